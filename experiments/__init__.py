@@ -1,0 +1,1 @@
+"""Experiment configs, the cortexzoo command line and workflows."""

@@ -1,0 +1,112 @@
+"""The ``cortexzoo`` command line.
+
+Every user-fixable problem is raised as :class:`cortexzoo.errors.CortexzooError`
+and printed here as one paragraph with a non-zero exit; nothing else prints a
+traceback unless ``--debug`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from cortexzoo import __version__
+from cortexzoo.errors import CortexzooError
+
+
+class Reporter:
+    """Progress lines on stderr, silenced by ``--quiet``.
+
+    Parameters
+    ----------
+    quiet : bool
+        Print nothing but errors and final results.
+    """
+
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+        self.t0 = time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        """Print one progress line with the elapsed time."""
+        if not self.quiet:
+            print(f"[{time.perf_counter() - self.t0:7.1f} s] {message}", file=sys.stderr, flush=True)
+
+
+def _cmd_build(args, say) -> int:
+    from cortexzoo.models.build import build_module
+
+    result = build_module(force=args.force, verbose=args.verbose, progress=say)
+    state = "cache hit, nothing rebuilt" if result.cache_hit else "compiled"
+    print(f"{state}: {result.module_path} ({', '.join(result.models)}) in {result.seconds:.2f} s")
+    return 0
+
+
+def _cmd_models(args, say) -> int:
+    from cortexzoo.models.catalogue import load_catalogue
+
+    for name, spec in sorted(load_catalogue().items()):
+        print(f"{name:24s} {spec.kind:8s} {spec.description}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with all subcommands.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
+    parser = argparse.ArgumentParser(
+        prog="cortexzoo",
+        description="How much does the single-neuron model matter for the PD14 cortical microcircuit?",
+    )
+    parser.add_argument("--version", action="version", version=f"cortexzoo {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print no progress lines")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("build", help="compile models_nestml/*.nestml into one NEST module (cached)")
+    p.add_argument("--force", action="store_true", help="rebuild even if the cache has this module")
+    p.add_argument("--verbose", action="store_true", help="show NESTML and compiler output")
+    p.set_defaults(func=_cmd_build)
+
+    p = sub.add_parser("models", help="list the models in the catalogue")
+    p.set_defaults(func=_cmd_models)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run the ``cortexzoo`` command line.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments without the program name; defaults to ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit status.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    say = Reporter(args.quiet)
+    try:
+        return args.func(args, say)
+    except CortexzooError as err:
+        if args.debug:
+            raise
+        print(f"cortexzoo {args.command}: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print(f"cortexzoo {args.command}: interrupted; finished results on disk are kept.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,406 @@
+"""NESTML -> NEST build service.
+
+Compiles every ``models_nestml/*.nestml`` file into one NEST extension module
+and caches it under the user cache directory, keyed by a hash of the sources,
+the NEST and NESTML versions and the build options. An unchanged tree
+rebuilds nothing.
+
+The PyPI wheel of NEST ships a ``nest-config`` that prints the paths of the
+machine it was built on, so we write a working one into the cache and hand
+NESTML its prefix through ``codegen_opts={"nest_path": ...}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cortexzoo.errors import CortexzooError
+
+MODULE_NAME = "cortexzoomodule"
+SOURCE_DIR = Path(__file__).resolve().parent
+
+# Bump when the way we build changes, so old cache entries are not reused.
+BUILD_RECIPE_VERSION = "1"
+
+# The wheel is built with the old C++ ABI; a module built without this flag
+# does not load.
+NEST_CFLAGS = "-std=c++20 -O3 -fopenmp -D_GLIBCXX_USE_CXX11_ABI=0"
+
+# Headers the generated code and NEST's own headers include, with the Debian
+# package that provides each.
+REQUIRED_HEADERS = {
+    "gsl/gsl_errno.h": "libgsl-dev",
+    "boost/version.hpp": "libboost-dev",
+    "ltdl.h": "libltdl-dev",
+}
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """Where the module is and how it was obtained.
+
+    Attributes
+    ----------
+    module_path : pathlib.Path
+        The ``.so`` file to pass to ``nest.Install``.
+    cache_hit : bool
+        True when nothing was compiled.
+    seconds : float
+        Wall time of :func:`build_module`.
+    key : str
+        The cache key (hash of sources, versions and build options).
+    models : tuple of str
+        NESTML model names compiled into the module.
+    """
+
+    module_path: Path
+    cache_hit: bool
+    seconds: float
+    key: str
+    models: tuple
+
+
+def cache_root() -> Path:
+    """Return the cortexzoo cache directory.
+
+    ``$CORTEXZOO_CACHE_DIR`` wins, then ``$XDG_CACHE_HOME/cortexzoo``, then
+    ``~/.cache/cortexzoo``.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    if os.environ.get("CORTEXZOO_CACHE_DIR"):
+        return Path(os.environ["CORTEXZOO_CACHE_DIR"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "cortexzoo"
+
+
+def nestml_sources(source_dir: Path | None = None) -> list[Path]:
+    """List the NESTML files that make up the module, sorted by name.
+
+    Parameters
+    ----------
+    source_dir : pathlib.Path, optional
+        Folder to scan; defaults to ``models_nestml/``.
+
+    Returns
+    -------
+    list of pathlib.Path
+    """
+    source_dir = Path(source_dir or SOURCE_DIR)
+    files = sorted(source_dir.glob("*.nestml"))
+    if not files:
+        raise CortexzooError(
+            f"No .nestml files found in {source_dir}.",
+            "Put at least one NESTML model there, or pass the right folder.",
+        )
+    return files
+
+
+def tool_versions() -> dict:
+    """Versions that enter the cache key, read without importing NEST.
+
+    Returns
+    -------
+    dict
+        ``{"nest": ..., "nestml": ..., "python": ..., "recipe": ...}``.
+    """
+    return {
+        "nest": importlib.metadata.version("nest-simulator"),
+        "nestml": importlib.metadata.version("nestml"),
+        "python": sys.version.split()[0],
+        "recipe": BUILD_RECIPE_VERSION,
+    }
+
+
+def cache_key(sources: list[Path], codegen_opts: dict | None = None) -> str:
+    """Hash the sources, tool versions and build options.
+
+    Parameters
+    ----------
+    sources : list of pathlib.Path
+        NESTML files, in a stable order.
+    codegen_opts : dict, optional
+        Extra NESTML code-generator options.
+
+    Returns
+    -------
+    str
+        A 16-character hex digest.
+    """
+    h = hashlib.sha256()
+    for path in sources:
+        h.update(path.name.encode())
+        h.update(b"\0")
+        h.update(path.read_bytes())
+        h.update(b"\0")
+    h.update(json.dumps(tool_versions(), sort_keys=True).encode())
+    h.update(json.dumps(codegen_opts or {}, sort_keys=True).encode())
+    h.update(NEST_CFLAGS.encode())
+    return h.hexdigest()[:16]
+
+
+def nest_package_dir() -> Path:
+    """Locate the installed ``nest`` package without importing it.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    for base in (sysconfig.get_paths()["platlib"], sysconfig.get_paths()["purelib"]):
+        candidate = Path(base) / "nest"
+        if (candidate / "include" / "nest").is_dir():
+            return candidate
+    raise CortexzooError(
+        "The NEST headers (site-packages/nest/include/nest) were not found in this Python environment.",
+        "Install the pinned NEST wheel: `pip install nest-simulator==3.10.0` (or run `make install`).",
+    )
+
+
+def write_nest_config(prefix: Path) -> Path:
+    """Write a working ``nest-config`` for the PyPI wheel under ``prefix/bin``.
+
+    Parameters
+    ----------
+    prefix : pathlib.Path
+        Folder that becomes NESTML's ``nest_path``.
+
+    Returns
+    -------
+    pathlib.Path
+        The script's path.
+    """
+    nest_dir = nest_package_dir()
+    include = nest_dir / "include" / "nest"
+    version = tool_versions()["nest"]
+    script = f"""#!/bin/sh
+# Written by cortexzoo: the wheel's own nest-config prints its build machine's paths.
+for arg in "$@"; do
+  case "$arg" in
+    --prefix|--exec-prefix) echo "{nest_dir}" ;;
+    --includes) echo "-I{include}" ;;
+    --cflags) echo "{NEST_CFLAGS}" ;;
+    --libs) echo "" ;;
+    --compiler) echo "${{CXX:-c++}}" ;;
+    --compiler-name) echo "GNU" ;;
+    --version) echo "{version}" ;;
+    --static-libraries) echo "OFF" ;;
+    --python-executable) echo "{sys.executable}" ;;
+    --libdir) echo "lib" ;;
+    --datadir) echo "share/nest" ;;
+    --docdir) echo "share/doc/nest" ;;
+    *) echo "" ;;
+  esac
+done
+"""
+    path = prefix / "bin" / "nest-config"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text() != script:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(script)
+        tmp.chmod(0o755)
+        tmp.replace(path)
+    return path
+
+
+def check_headers(headers: dict | None = None) -> None:
+    """Fail early, with the apt command, when a system header is missing.
+
+    Each header is run through the C++ preprocessor, so the compiler's real
+    search path decides.
+
+    Parameters
+    ----------
+    headers : dict, optional
+        ``{header: debian_package}``; defaults to :data:`REQUIRED_HEADERS`.
+
+    Raises
+    ------
+    CortexzooError
+        Naming the missing headers and the packages to install.
+    """
+    headers = REQUIRED_HEADERS if headers is None else headers
+    cxx = os.environ.get("CXX", "c++")
+    if shutil.which(cxx) is None:
+        raise CortexzooError(
+            f"No C++ compiler ('{cxx}') found; NESTML models are compiled to C++.",
+            "Install one: `apt-get install g++` (or set $CXX).",
+        )
+    missing = {}
+    for header, package in headers.items():
+        proc = subprocess.run(
+            [cxx, "-x", "c++", "-E", "-o", os.devnull, "-"],
+            input=f"#include <{header}>\n",
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0:
+            missing[header] = package
+    if missing:
+        packages = " ".join(sorted(set(missing.values())))
+        raise CortexzooError(
+            "Missing system header(s) needed to compile NESTML models: "
+            + ", ".join(f"{h} (Debian package {p})" for h, p in missing.items())
+            + ".",
+            f"Install them: `sudo apt-get install -y {packages}` (or run `make install` as root).",
+        )
+
+
+def _nestml_errors(sources: list[Path]) -> list[str]:
+    """Collect NESTML's logged errors as 'file:line:col: message' strings."""
+    from pynestml.utils.logger import Logger, LoggingLevel
+
+    originals = {p.name: str(p) for p in sources}
+    errors = []
+    for file_name, _node, level, _code, location, message in Logger.get_messages():
+        if level != LoggingLevel.ERROR:
+            continue
+        where = originals.get(file_name, file_name or "<nestml>")
+        if location is not None:
+            where += f":{location.start_line}:{location.start_column}"
+        errors.append(f"{where}: {message}")
+    return errors
+
+
+def _compile(sources: list[Path], workdir: Path, codegen_opts: dict, verbose: bool) -> Path:
+    """Run NESTML code generation and the C++ build in ``workdir``."""
+    os.environ.setdefault("PYNEST_QUIET", "1")
+    from pynestml.frontend.pynestml_frontend import generate_nest_target
+
+    srcdir = workdir / "src"
+    srcdir.mkdir()
+    for path in sources:
+        shutil.copy2(path, srcdir / path.name)
+    prefix = cache_root() / "nest_prefix"
+    write_nest_config(prefix)
+    install = workdir / "install"
+    opts = {"nest_path": str(prefix), **codegen_opts}
+    log = workdir / "build.log"
+    try:
+        # NESTML and make write a lot; keep it in a log and show it on failure.
+        with open(log, "w") as fh:
+            out_fd, err_fd = os.dup(1), os.dup(2)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            if not verbose:
+                os.dup2(fh.fileno(), 1)
+                os.dup2(fh.fileno(), 2)
+            try:
+                generate_nest_target(
+                    str(srcdir),
+                    target_path=str(workdir / "target"),
+                    install_path=str(install),
+                    module_name=MODULE_NAME,
+                    logging_level="ERROR",
+                    codegen_opts=opts,
+                )
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os.dup2(out_fd, 1)
+                os.dup2(err_fd, 2)
+                os.close(out_fd)
+                os.close(err_fd)
+    except Exception as exc:  # NESTML raises bare exceptions for C++ build failures
+        errors = _nestml_errors(sources)
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:]) if log.exists() else ""
+        detail = "\n".join(errors) if errors else f"{type(exc).__name__}: {exc}\n{tail}"
+        raise CortexzooError(
+            f"Building the NESTML module failed:\n{detail}",
+            f"Fix the model source named above; the full build log is {log}.",
+        ) from None
+    errors = _nestml_errors(sources)
+    module = install / f"{MODULE_NAME}.so"
+    if errors or not module.exists():
+        detail = "\n".join(errors) or "NESTML produced no module (see the build log)."
+        raise CortexzooError(
+            f"NESTML rejected the model sources:\n{detail}",
+            "Correct the .nestml file at the line given (NESTML 9 syntax: a unit may only "
+            f"follow a number, e.g. `1 ms`); the full log is {log}.",
+        )
+    return module
+
+
+def build_module(
+    source_dir: Path | None = None,
+    force: bool = False,
+    codegen_opts: dict | None = None,
+    verbose: bool = False,
+    progress=None,
+) -> BuildResult:
+    """Compile the NESTML models into one NEST module, or reuse the cached one.
+
+    Parameters
+    ----------
+    source_dir : pathlib.Path, optional
+        Folder with the ``.nestml`` files; defaults to ``models_nestml/``.
+    force : bool
+        Rebuild even when the cache holds a module for this key.
+    codegen_opts : dict, optional
+        Extra NESTML code-generator options (enter the cache key).
+    verbose : bool
+        Let NESTML and the compiler print to the terminal.
+    progress : callable, optional
+        Called with one-line status messages.
+
+    Returns
+    -------
+    BuildResult
+
+    Raises
+    ------
+    CortexzooError
+        On NESTML errors (with file and line), missing headers or compiler failures.
+    """
+    t0 = time.perf_counter()
+    say = progress or (lambda msg: None)
+    sources = nestml_sources(source_dir)
+    codegen_opts = dict(codegen_opts or {})
+    key = cache_key(sources, codegen_opts)
+    entry = cache_root() / "modules" / key
+    module = entry / f"{MODULE_NAME}.so"
+    manifest = entry / "manifest.json"
+    if module.exists() and manifest.exists() and not force:
+        models = tuple(json.loads(manifest.read_text())["models"])
+        return BuildResult(module, True, time.perf_counter() - t0, key, models)
+
+    check_headers()
+    say(f"compiling {len(sources)} NESTML model file(s) into {MODULE_NAME} (cache key {key}) ...")
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=f"build-{key}-", dir=entry.parent))
+    built = _compile(sources, workdir, codegen_opts, verbose)
+    models = tuple(sorted(p.stem for p in (workdir / "target").glob("*.h") if p.stem != MODULE_NAME))
+    staging = workdir / "entry"
+    staging.mkdir()
+    shutil.copy2(built, staging / module.name)
+    (staging / "manifest.json").write_text(
+        json.dumps(
+            {
+                "key": key,
+                "models": list(models),
+                "sources": [p.name for p in sources],
+                "versions": tool_versions(),
+                "codegen_opts": codegen_opts,
+                "built": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            },
+            indent=2,
+        )
+    )
+    # Swap in the finished entry in one rename so a killed build never looks complete.
+    if entry.exists():
+        shutil.rmtree(entry)
+    staging.rename(entry)
+    shutil.rmtree(workdir, ignore_errors=True)
+    return BuildResult(module, False, time.perf_counter() - t0, key, models)

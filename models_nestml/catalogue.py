@@ -1,0 +1,260 @@
+"""The model catalogue: what the network needs to know about each neuron model.
+
+The catalogue is data (``models_nestml/catalogue.toml``); this module reads
+and validates it and answers the network's questions (NEST model name, PD14
+parameters, weight mapping, ports) without the network ever naming a model's
+own parameters.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cortexzoo.errors import CortexzooError
+from cortexzoo.models.units import to_nest
+
+CATALOGUE_PATH = Path(__file__).resolve().parent / "catalogue.toml"
+
+ROLES = ("tau_syn_exc", "tau_syn_inh", "membrane_potential", "bias_current")
+CELL_TYPES = ("E", "I")
+_ENTRY_KEYS = {
+    "description", "kind", "nest_model", "source", "rheobase", "roles", "ports", "weights",
+    "pd14", "pd14_by_type", "pd14_by_population", "numerics", "calibration",
+}
+_KINDS = ("builtin", "nestml")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One catalogue entry, validated.
+
+    Attributes
+    ----------
+    name : str
+        Catalogue name (what configs use).
+    description : str
+        One line for tables and reports.
+    kind : str
+        ``"builtin"`` or ``"nestml"``.
+    nest_model : str
+        Model name inside NEST.
+    source : pathlib.Path or None
+        The ``.nestml`` file for NESTML models.
+    rheobase_pA : float or None
+        Smallest DC (pA) that makes the PD14-parameterised neuron fire.
+    roles : dict
+        Role name -> the model's parameter name.
+    ports : dict
+        ``{"exc": int or str, "inh": int or str}``.
+    psc_per_reference_psc : float
+        Model weight = this x PD14 reference PSC.
+    pd14 : dict
+        Common PD14 parameters, already in NEST units.
+    pd14_by_type : dict
+        ``{"E": {...}, "I": {...}}`` overrides, in NEST units.
+    pd14_by_population : dict
+        ``{pop: {...}}`` overrides, in NEST units.
+    extra : dict
+        Other tables of the entry (numerics, calibration), as written.
+    """
+
+    name: str
+    description: str
+    kind: str
+    nest_model: str
+    source: Path | None
+    rheobase_pA: float | None
+    roles: dict
+    ports: dict
+    psc_per_reference_psc: float
+    pd14: dict
+    pd14_by_type: dict = field(default_factory=dict)
+    pd14_by_population: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def is_nestml(self) -> bool:
+        """True when the model comes from the cortexzoo NESTML module."""
+        return self.kind == "nestml"
+
+    def params_for(self, population: str | None = None, cell_type: str | None = None) -> dict:
+        """PD14 parameters for one population, in NEST units.
+
+        Parameters
+        ----------
+        population : str, optional
+            Population name such as ``"L4E"``; applies its overrides.
+        cell_type : str, optional
+            ``"E"`` or ``"I"``; applies the type overrides.
+
+        Returns
+        -------
+        dict
+            Parameter name -> value, ready for ``nest.Create``/``SetStatus``.
+        """
+        params = dict(self.pd14)
+        if cell_type is not None:
+            params.update(self.pd14_by_type.get(cell_type, {}))
+        if population is not None:
+            params.update(self.pd14_by_population.get(population, {}))
+        return params
+
+    def role(self, role: str) -> str:
+        """The model's parameter name for a network role (see :data:`ROLES`).
+
+        Parameters
+        ----------
+        role : str
+
+        Returns
+        -------
+        str
+        """
+        return self.roles[role]
+
+    def weight(self, reference_psc_pA):
+        """Map PD14 reference PSC amplitudes (pA) to this model's weights.
+
+        Parameters
+        ----------
+        reference_psc_pA : float or numpy.ndarray
+
+        Returns
+        -------
+        float or numpy.ndarray
+        """
+        return reference_psc_pA * self.psc_per_reference_psc
+
+    def receptor(self, which: str, receptor_types: dict | None = None) -> int:
+        """NEST receptor type for ``"exc"`` or ``"inh"`` spikes.
+
+        Parameters
+        ----------
+        which : {"exc", "inh"}
+        receptor_types : dict, optional
+            The model's ``receptor_types`` default from NEST, needed when the
+            port is given by name.
+
+        Returns
+        -------
+        int
+        """
+        port = self.ports[which]
+        if isinstance(port, int):
+            return port
+        types = {k.lower(): v for k, v in (receptor_types or {}).items()}
+        if port.lower() not in types:
+            raise CortexzooError(
+                f"Model {self.name!r}: input port {port!r} is not among NEST's receptor types {sorted(types)}.",
+                "Correct [ports] in models_nestml/catalogue.toml to a port declared in the .nestml input block.",
+            )
+        return int(types[port.lower()])
+
+
+def _convert_table(table: dict, where: str) -> dict:
+    return {k: to_nest(v, where=f"{where}.{k}") for k, v in table.items()}
+
+
+def _parse_entry(name: str, raw: dict, path: Path) -> ModelSpec:
+    where = f"{path.name}: [models.{name}]"
+
+    def bad(problem, fix):
+        raise CortexzooError(f"{where}: {problem}", fix)
+
+    unknown = set(raw) - _ENTRY_KEYS
+    if unknown:
+        bad(f"unknown key(s) {sorted(unknown)}.", f"Allowed keys: {sorted(_ENTRY_KEYS)}.")
+    for key in ("description", "kind", "nest_model", "roles", "ports", "pd14"):
+        if key not in raw:
+            bad(f"missing key {key!r}.", "See the field list at the top of catalogue.toml.")
+    if raw["kind"] not in _KINDS:
+        bad(f"kind = {raw['kind']!r} is not one of {list(_KINDS)}.", "Use 'builtin' or 'nestml'.")
+    source = None
+    if raw["kind"] == "nestml":
+        if "source" not in raw:
+            bad("a nestml model needs 'source' (its .nestml file).", "Add source = \"<file>.nestml\".")
+        source = path.parent / raw["source"]
+        if not source.exists():
+            bad(f"source file {source} does not exist.", "Add the .nestml file or correct 'source'.")
+    missing_roles = [r for r in ROLES if r not in raw["roles"]]
+    if missing_roles:
+        bad(f"[roles] lacks {missing_roles}.", f"Every model must name its parameter for each of {list(ROLES)}.")
+    for which in ("exc", "inh"):
+        if which not in raw["ports"] or not isinstance(raw["ports"][which], (int, str)):
+            bad(f"[ports] needs '{which}' as a receptor number or NESTML port name.", "See catalogue.toml's header.")
+    by_type = raw.get("pd14_by_type", {})
+    if set(by_type) - set(CELL_TYPES):
+        bad(f"[pd14_by_type] has {sorted(set(by_type) - set(CELL_TYPES))}.", "Only 'E' and 'I' are cell types.")
+    rheobase = raw.get("rheobase")
+    return ModelSpec(
+        name=name,
+        description=raw["description"],
+        kind=raw["kind"],
+        nest_model=raw["nest_model"],
+        source=source,
+        rheobase_pA=None if rheobase is None else to_nest(rheobase, "pA", f"{where}.rheobase"),
+        roles=dict(raw["roles"]),
+        ports=dict(raw["ports"]),
+        psc_per_reference_psc=float(
+            to_nest(raw.get("weights", {}).get("psc_per_reference_psc", 1.0), "", f"{where}.weights")
+        ),
+        pd14=_convert_table(raw["pd14"], f"{where}.pd14"),
+        pd14_by_type={t: _convert_table(v, f"{where}.pd14_by_type.{t}") for t, v in by_type.items()},
+        pd14_by_population={
+            p: _convert_table(v, f"{where}.pd14_by_population.{p}")
+            for p, v in raw.get("pd14_by_population", {}).items()
+        },
+        extra={k: raw[k] for k in ("numerics", "calibration") if k in raw},
+    )
+
+
+def load_catalogue(path: Path | None = None) -> dict:
+    """Read and validate the model catalogue.
+
+    Parameters
+    ----------
+    path : pathlib.Path, optional
+        Defaults to ``models_nestml/catalogue.toml``.
+
+    Returns
+    -------
+    dict
+        Catalogue name -> :class:`ModelSpec`.
+    """
+    path = Path(path or CATALOGUE_PATH)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise CortexzooError(f"{path}: not valid TOML ({exc}).", "Fix the TOML syntax at the position given.")
+    return {name: _parse_entry(name, entry, path) for name, entry in raw.get("models", {}).items()}
+
+
+def get_model(name: str, path: Path | None = None) -> ModelSpec:
+    """Look a model up by catalogue name.
+
+    Parameters
+    ----------
+    name : str
+        Catalogue name, e.g. ``"iaf_psc_exp_nestml"``.
+    path : pathlib.Path, optional
+        Catalogue file; defaults to ``models_nestml/catalogue.toml``.
+
+    Returns
+    -------
+    ModelSpec
+
+    Raises
+    ------
+    CortexzooError
+        When the name is not in the catalogue; the message lists the known models.
+    """
+    catalogue = load_catalogue(path)
+    if name not in catalogue:
+        raise CortexzooError(
+            f"Unknown neuron model {name!r}; the catalogue has: {', '.join(sorted(catalogue))}.",
+            "Use one of those names, or add the model: a .nestml file in models_nestml/ plus a "
+            "[models.<name>] table in models_nestml/catalogue.toml.",
+        )
+    return catalogue[name]

@@ -1,0 +1,1 @@
+"""The Potjans & Diesmann (2014) cortical microcircuit core with a pluggable neuron model."""

@@ -1,0 +1,1 @@
+"""Validation: statistics, SciUnit/NetworkUnit tests, scores and report."""
