@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from cortexzoo import __version__
 from cortexzoo.errors import CortexzooError
@@ -37,7 +38,7 @@ class Reporter:
 def _cmd_build(args, say) -> int:
     from cortexzoo.models.build import build_module
 
-    result = build_module(force=args.force, verbose=args.verbose, progress=say)
+    result = build_module(source_dir=args.source_dir, force=args.force, verbose=args.verbose, progress=say)
     state = "cache hit, nothing rebuilt" if result.cache_hit else "compiled"
     print(f"{state}: {result.module_path} ({', '.join(result.models)}) in {result.seconds:.2f} s")
     return 0
@@ -70,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="compile models_nestml/*.nestml into one NEST module (cached)")
     p.add_argument("--force", action="store_true", help="rebuild even if the cache has this module")
     p.add_argument("--verbose", action="store_true", help="show NESTML and compiler output")
+    p.add_argument("--source-dir", type=Path, default=None,
+                   help="folder of .nestml files (default: the installed models_nestml/)")
     p.set_defaults(func=_cmd_build)
 
     p = sub.add_parser("models", help="list the models in the catalogue")

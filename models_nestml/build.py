@@ -264,10 +264,15 @@ def _nestml_errors(sources: list[Path]) -> list[str]:
 
     originals = {p.name: str(p) for p in sources}
     errors = []
+    current = "<nestml>"
     for file_name, _node, level, _code, location, message in Logger.get_messages():
+        # Parser errors carry no file name; the last "Start processing" line tells it.
+        if message.startswith('Start processing "'):
+            current = Path(message.split('"')[1]).name
         if level != LoggingLevel.ERROR:
             continue
-        where = originals.get(file_name, file_name or "<nestml>")
+        name = file_name or current
+        where = originals.get(name, name)
         if location is not None:
             where += f":{location.start_line}:{location.start_column}"
         errors.append(f"{where}: {message}")

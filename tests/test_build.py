@@ -1,0 +1,130 @@
+"""The NESTML build service: cache, clear errors, header check, catalogue look-ups."""
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cortexzoo.errors import CortexzooError
+from cortexzoo.models import build_module, get_model
+from cortexzoo.models.build import SOURCE_DIR, check_headers
+
+CLI = [sys.executable, "-m", "cortexzoo.experiments.cli"]
+
+
+def run_cli(*args, **kwargs):
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, **kwargs)
+
+
+def test_warm_build_is_a_fast_cache_hit(nestml_module):
+    """With nothing changed, `cortexzoo build` compiles nothing, says so, and is quick."""
+    t0 = time.perf_counter()
+    proc = run_cli("build")
+    elapsed = time.perf_counter() - t0
+    assert proc.returncode == 0, proc.stderr
+    assert "cache hit" in proc.stdout
+    assert str(nestml_module.module_path) in proc.stdout
+    assert elapsed < 2.0, f"warm build took {elapsed:.2f} s"
+
+
+def test_module_contains_every_source(nestml_module):
+    names = {p.stem for p in SOURCE_DIR.glob("*.nestml")}
+    assert names <= set(nestml_module.models)
+
+
+def test_ready_kernel_survives_reset(nest_kernel):
+    """The module is re-installed after each reset, so a second kernel still knows the models."""
+    from cortexzoo.models import ready_kernel
+
+    nest = ready_kernel(threads=1)
+    nest.Create(get_model("iaf_psc_exp_nestml").nest_model)
+    nest = ready_kernel(threads=2, seed=3)
+    assert nest.local_num_threads == 2
+    nest.Create(get_model("iaf_psc_exp_nestml").nest_model, 3)
+
+
+def _broken_copy(tmp_path, old, new):
+    src = tmp_path / "models"
+    src.mkdir()
+    text = (SOURCE_DIR / "iaf_psc_exp_nestml.nestml").read_text()
+    assert old in text
+    (src / "iaf_psc_exp_nestml.nestml").write_text(text.replace(old, new, 1))
+    lineno = text[: text.index(old)].count("\n") + 1
+    return src, lineno
+
+
+def test_syntax_error_names_file_line_and_message(tmp_path):
+    src, lineno = _broken_copy(tmp_path, "V_m mV = E_L ", "V_m mV = = E_L ")
+    proc = run_cli("build", "--source-dir", str(src), env={**_env(tmp_path)})
+    assert proc.returncode != 0
+    assert f"iaf_psc_exp_nestml.nestml:{lineno}" in proc.stderr
+    assert "parsing" in proc.stderr.lower()
+    assert "Traceback" not in proc.stderr
+
+
+def test_free_standing_unit_is_reported(tmp_path):
+    src, lineno = _broken_copy(tmp_path, "exc_spikes * 1 pA * 1 s", "exc_spikes * pA * s")
+    with pytest.raises(CortexzooError) as err:
+        build_module(source_dir=src)
+    assert f"iaf_psc_exp_nestml.nestml:{lineno}" in str(err.value)
+    assert "free-standing physical units" in str(err.value)
+
+
+def _env(tmp_path):
+    import os
+
+    return {**os.environ, "CORTEXZOO_CACHE_DIR": str(tmp_path / "cache")}
+
+
+def test_header_check_passes_on_this_machine():
+    check_headers()
+
+
+def test_missing_header_is_named_with_its_package():
+    with pytest.raises(CortexzooError) as err:
+        check_headers({"cortexzoo_no_such_dir/no_such_header.h": "libnosuch-dev"})
+    assert "no_such_header.h" in str(err.value)
+    assert "apt-get install -y libnosuch-dev" in str(err.value)
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs util-linux unshare")
+def test_hidden_gsl_headers_stop_the_build(tmp_path):
+    """Hide /usr/include/gsl in a private mount namespace and run the real build command."""
+    if not Path("/usr/include/gsl").is_dir():
+        pytest.fail("libgsl-dev is not installed; run `make install` first")
+    script = (
+        "mount -t tmpfs none /usr/include/gsl && "
+        f"exec {sys.executable} -m cortexzoo.experiments.cli build --force"
+    )
+    proc = subprocess.run(["unshare", "--mount", "sh", "-c", script], capture_output=True, text=True,
+                          env=_env(tmp_path))
+    if "Operation not permitted" in proc.stderr or "unshare failed" in proc.stderr:
+        pytest.skip("this sandbox does not allow mount namespaces: " + proc.stderr.strip())
+    assert proc.returncode != 0
+    assert "gsl/gsl_errno.h" in proc.stderr and "libgsl-dev" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_unknown_model_lists_the_catalogue():
+    with pytest.raises(CortexzooError) as err:
+        get_model("hodgkin_huxley_9000")
+    message = str(err.value)
+    assert "hodgkin_huxley_9000" in message and "iaf_psc_exp_nestml" in message and "catalogue.toml" in message
+
+
+def test_catalogue_entries_are_usable(nest_kernel):
+    """Every catalogue model exists in NEST, takes its PD14 parameters and has resolvable ports."""
+    from cortexzoo.models import load_catalogue
+
+    for name, spec in load_catalogue().items():
+        defaults = nest_kernel.GetDefaults(spec.nest_model)
+        for role in ("tau_syn_exc", "tau_syn_inh", "membrane_potential", "bias_current"):
+            assert spec.role(role) in defaults, f"{name}: role {role} -> {spec.role(role)} not a parameter"
+        for cell_type in ("E", "I"):
+            node = nest_kernel.Create(spec.nest_model, params=spec.params_for("L4" + cell_type, cell_type))
+            assert node.get("model") == spec.nest_model
+        types = defaults.get("receptor_types", {})
+        assert spec.receptor("exc", types) >= 0 and spec.receptor("inh", types) >= 0
