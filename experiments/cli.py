@@ -52,6 +52,40 @@ def _cmd_models(args, say) -> int:
     return 0
 
 
+def _cmd_simulate(args, say) -> int:
+    from cortexzoo.network.output import load_run
+    from cortexzoo.network.params import load_run_config
+    from cortexzoo.network.run import run_network
+
+    config = load_run_config(args.config)
+    if args.threads is not None:
+        config.simulation["threads"] = args.threads
+    path = run_network(config, args.out, overwrite=args.overwrite, progress=say)
+    run = load_run(path)
+    print(f"run written to {path}")
+    for pop in run.populations:
+        ids, _ = run.window(pop)
+        rate = len(ids) / run.sizes[pop] / (run.duration_ms / 1000.0)
+        print(f"  {pop:5s} {run.sizes[pop]:6d} neurons  {rate:7.3f} spikes/s")
+    return 0
+
+
+def _cmd_validate(args, say) -> int:
+    from cortexzoo.validation.pipeline import validate
+
+    overrides = args.settings
+    if args.populations:
+        from cortexzoo.validation.settings import load_settings
+
+        overrides = load_settings(args.settings)
+        overrides["scores"]["populations"] = args.populations
+    result = validate(args.reference, args.candidate, args.out, settings=overrides, progress=say,
+                      make_figures=not args.no_figures)
+    print(result.summary.to_string(index=False))
+    print(f"scores: {result.files['scores.csv']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with all subcommands.
 
@@ -75,8 +109,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder of .nestml files (default: the installed models_nestml/)")
     p.set_defaults(func=_cmd_build)
 
+    p = sub.add_parser("simulate", help="simulate one PD14 network from a run config and write its run directory")
+    p.add_argument("config", type=Path, help="run config TOML with [simulation], [network], [neuron]")
+    p.add_argument("--out", type=Path, required=True, help="run directory to create")
+    p.add_argument("--overwrite", action="store_true", help="replace a finished run at --out")
+    p.add_argument("--threads", type=int, default=None, help="override [simulation] threads")
+    p.set_defaults(func=_cmd_simulate)
+
     p = sub.add_parser("models", help="list the models in the catalogue")
     p.set_defaults(func=_cmd_models)
+
+    p = sub.add_parser("validate", help="score candidate runs against reference seeds (lower is better)")
+    p.add_argument("--reference", nargs="+", required=True, metavar="DIR", help="reference runs, one per seed")
+    p.add_argument("--candidate", nargs="+", required=True, metavar="DIR", help="runs of the variants to score")
+    p.add_argument("--out", required=True, metavar="DIR", help="where scores, statistics and figures go")
+    p.add_argument("--settings", metavar="TOML", help="overrides of validation/defaults.toml")
+    p.add_argument("--populations", nargs="+", metavar="POP", help="analyse only these populations")
+    p.add_argument("--no-figures", action="store_true", help="write tables only")
+    p.set_defaults(func=_cmd_validate)
     return parser
 
 

@@ -66,7 +66,7 @@ class RunData:
         return self.t_stop_ms - self.t_start_ms
 
     def window(self, population: str):
-        """Spikes of one population inside the analysis window.
+        """Spikes of one population inside the analysis window (t_start, t_stop].
 
         Parameters
         ----------
@@ -78,7 +78,9 @@ class RunData:
             ``(ids, times)``.
         """
         ids, times = self.spikes[population]
-        keep = (times >= self.t_start_ms) & (times < self.t_stop_ms)
+        # NEST stamps a spike at the end of its time step, so a spike at exactly
+        # t_start happened during the presimulation: the window is (start, stop].
+        keep = (times > self.t_start_ms) & (times <= self.t_stop_ms)
         return ids[keep], times[keep]
 
     def to_neo(self, population: str):

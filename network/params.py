@@ -1,0 +1,332 @@
+"""PD14 parameters: the data file, the run config, and everything derived from them.
+
+Derivations follow the INM-6 reference package (``microcircuit`` 1.0,
+network.py ``__derive_parameters`` and helpers.py) so that our network and
+theirs are the same model at every scale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cortexzoo.errors import CortexzooError
+from cortexzoo.schema import REQUIRED, Field, check_table
+
+PD14_PATH = Path(__file__).resolve().parent / "pd14.toml"
+
+
+def load_pd14(path: Path | None = None) -> dict:
+    """Read the PD14 parameter file.
+
+    Parameters
+    ----------
+    path : pathlib.Path, optional
+        Defaults to ``network/pd14.toml``.
+
+    Returns
+    -------
+    dict
+    """
+    return tomllib.loads(Path(path or PD14_PATH).read_text())
+
+
+POPULATIONS = tuple(load_pd14()["populations"])
+
+
+def _positive_finite(value):
+    return None if np.isfinite(value) else "must be finite"
+
+
+# The run config: one simulation of the PD14 network with one neuron model.
+SIMULATION_FIELDS = {
+    "seed": Field(int, 55, "NEST rng_seed (integer >= 1)", minimum=1),
+    "threads": Field(int, 1, "OpenMP threads for NEST", minimum=1),
+    "t_presim_ms": Field(float, 500.0, "presimulation in ms, discarded from analysis", minimum=0.0),
+    "t_sim_ms": Field(float, 1000.0, "analysed simulation time in ms", minimum=0.0, exclusive_minimum=True),
+}
+NETWORK_FIELDS = {
+    "N_scaling": Field(float, 1.0, "scale of population sizes (0 < N_scaling <= 1)", minimum=0.0,
+                       exclusive_minimum=True, check=_positive_finite),
+    "K_scaling": Field(float, 1.0, "scale of in-degrees (0 < K_scaling <= 1), weights compensated by 1/sqrt(K)",
+                       minimum=0.0, exclusive_minimum=True, check=_positive_finite),
+    "background": Field(str, "poisson", "background input type", choices=("poisson", "dc")),
+    "V0_type": Field(str, "optimized", "initial membrane potentials", choices=("optimized", "original")),
+    "thalamic_input": Field(bool, False, "switch the thalamic pulse on"),
+    "allow_subthreshold": Field(bool, False, "allow populations whose mean external drive is below rheobase"),
+}
+NEURON_FIELDS = {
+    "model": Field(str, REQUIRED, "catalogue name of the neuron model (see `cortexzoo models`)"),
+    "params": Field(dict, {}, "parameter overrides for all populations, e.g. {V_th = '-52 mV'}"),
+    "by_population": Field(dict, {}, "per-population overrides, e.g. [neuron.by_population.L4E]"),
+}
+RUN_TABLES = {"simulation": SIMULATION_FIELDS, "network": NETWORK_FIELDS, "neuron": NEURON_FIELDS}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A validated, fully resolved run configuration.
+
+    Attributes
+    ----------
+    simulation, network, neuron : dict
+        The three tables with defaults filled in.
+    """
+
+    simulation: dict
+    network: dict
+    neuron: dict
+
+    def as_dict(self) -> dict:
+        """The resolved config as nested plain dicts."""
+        return {"simulation": dict(self.simulation), "network": dict(self.network), "neuron": dict(self.neuron)}
+
+    def config_hash(self, extra: dict | None = None) -> str:
+        """Stable hash of the resolved config (and ``extra``, e.g. model source hashes).
+
+        Parameters
+        ----------
+        extra : dict, optional
+
+        Returns
+        -------
+        str
+            16 hex characters.
+        """
+        blob = json.dumps({"config": self.as_dict(), "extra": extra or {}}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def parse_run_config(raw: dict, where: str = "run config") -> RunConfig:
+    """Validate a run config (as read from TOML) and fill in defaults.
+
+    Parameters
+    ----------
+    raw : dict
+        Tables ``[simulation]``, ``[network]`` and ``[neuron]``.
+    where : str
+        File name for messages.
+
+    Returns
+    -------
+    RunConfig
+
+    Raises
+    ------
+    CortexzooError
+        Naming the file, table and key for every problem: unknown keys,
+        wrong types, negative scales, unknown model, background type or population.
+    """
+    from cortexzoo.models.catalogue import get_model
+    from cortexzoo.models.units import to_nest
+
+    unknown = [k for k in raw if k not in RUN_TABLES]
+    if unknown:
+        raise CortexzooError(f"{where}: unknown table(s) {unknown}.", f"Allowed tables: {list(RUN_TABLES)}.")
+    tables = {name: check_table(raw.get(name, {}), fields, f"{where} [{name}]") for name, fields in RUN_TABLES.items()}
+    for key in ("N_scaling", "K_scaling"):
+        if tables["network"][key] > 1.0:
+            raise CortexzooError(f"{where} [network] {key} = {tables['network'][key]} is above 1 (full scale).",
+                                 f"{key} must be in (0, 1].")
+    neuron = tables["neuron"]
+    get_model(neuron["model"])  # unknown model -> error listing the catalogue
+    bad_pops = [p for p in neuron["by_population"] if p not in POPULATIONS]
+    if bad_pops:
+        raise CortexzooError(
+            f"{where} [neuron.by_population]: unknown population(s) {bad_pops}.",
+            f"PD14 populations are: {', '.join(POPULATIONS)}.",
+        )
+    # Check that override values parse, so errors surface before anything runs.
+    for key, value in neuron["params"].items():
+        to_nest(value, where=f"{where} [neuron.params] {key}")
+    for pop, table in neuron["by_population"].items():
+        for key, value in table.items():
+            to_nest(value, where=f"{where} [neuron.by_population.{pop}] {key}")
+    return RunConfig(**tables)
+
+
+def load_run_config(path) -> RunConfig:
+    """Read and validate a run config TOML file.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+
+    Returns
+    -------
+    RunConfig
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CortexzooError(f"Config file {path} does not exist.", "Check the path.")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise CortexzooError(f"{path}: not valid TOML ({exc}).", "Fix the TOML syntax at the position given.")
+    return parse_run_config(raw, where=str(path))
+
+
+def psc_over_psp(C_m_pF, tau_m_ms, tau_syn_ms):
+    """PSC amplitude (pA) per PSP amplitude (mV) for a LIF with exp-PSCs.
+
+    The PSP is the maximum of the membrane response to one exponential
+    current (Hanuschkin et al. 2010, Eq. 5; INM-6 helpers.py).
+
+    Parameters
+    ----------
+    C_m_pF, tau_m_ms, tau_syn_ms : float
+
+    Returns
+    -------
+    float
+    """
+    sub = 1.0 / (tau_syn_ms - tau_m_ms)
+    pre = tau_m_ms * tau_syn_ms / C_m_pF * sub
+    frac = (tau_m_ms / tau_syn_ms) ** sub
+    return 1.0 / (pre * (frac**tau_m_ms - frac**tau_syn_ms))
+
+
+def num_synapses_from_conn_probs(conn_probs, n_target, n_source):
+    """Total synapse numbers that give the connection probabilities with multapses.
+
+    Parameters
+    ----------
+    conn_probs : numpy.ndarray
+        Target x source connection probabilities.
+    n_target, n_source : numpy.ndarray
+        Population sizes.
+
+    Returns
+    -------
+    numpy.ndarray
+        Target x source synapse numbers (not rounded).
+    """
+    prod = np.outer(n_target, n_source).astype(float)
+    return np.log(1.0 - np.asarray(conn_probs)) / np.log((prod - 1.0) / prod)
+
+
+@dataclass(frozen=True)
+class DerivedNetwork:
+    """Numbers the network builder needs, all in reference-LIF terms (pA, ms, Hz).
+
+    Attributes
+    ----------
+    populations, cell_types : tuple of str
+    num_neurons : numpy.ndarray
+    num_synapses : numpy.ndarray
+        Target x source.
+    weight_mean_pA : numpy.ndarray
+        Target x source reference PSCs (before the model's weight mapping).
+    delay_mean_ms : numpy.ndarray
+        Target x source.
+    weight_ext_pA : float
+    ext_indegree : numpy.ndarray
+    bg_rate_Hz : float
+    dc_pA : numpy.ndarray
+        Constant current per population (DC background and K-scaling compensation).
+    mean_ext_drive_pA : numpy.ndarray
+        Mean external input current per population (DC plus mean Poisson current).
+    thalamus : dict or None
+        num_neurons, num_synapses (per population), weight_pA, rate/start/duration.
+    pd14 : dict
+        The raw parameter file.
+    """
+
+    populations: tuple
+    cell_types: tuple
+    num_neurons: np.ndarray
+    num_synapses: np.ndarray
+    weight_mean_pA: np.ndarray
+    delay_mean_ms: np.ndarray
+    weight_ext_pA: float
+    ext_indegree: np.ndarray
+    bg_rate_Hz: float
+    dc_pA: np.ndarray
+    mean_ext_drive_pA: np.ndarray
+    thalamus: dict | None
+    pd14: dict
+
+
+def derive(network: dict, pd14: dict | None = None) -> DerivedNetwork:
+    """Derive sizes, synapse numbers, weights and currents for a scaled PD14.
+
+    Parameters
+    ----------
+    network : dict
+        The ``[network]`` table of a :class:`RunConfig`.
+    pd14 : dict, optional
+        Parameter file contents; defaults to ``network/pd14.toml``.
+
+    Returns
+    -------
+    DerivedNetwork
+    """
+    pd14 = pd14 or load_pd14()
+    n_scale, k_scale = network["N_scaling"], network["K_scaling"]
+    full_n = np.array(pd14["full_num_neurons"], dtype=float)
+    conn = np.array(pd14["conn_probs"], dtype=float)
+    syn, ref = pd14["synapses"], pd14["reference_neuron"]
+    tau_syn = ref["tau_syn_ms"]
+    n_pops = len(pd14["populations"])
+
+    full_syn = num_synapses_from_conn_probs(conn, full_n, full_n)
+    num_neurons = np.round(full_n * n_scale).astype(int)
+    num_synapses = np.round(full_syn * n_scale * k_scale).astype(int)
+    k_ext_full = np.array(pd14["K_ext"], dtype=float)
+    ext_indegree = np.round(k_ext_full * k_scale).astype(int)
+
+    exc_cols = np.array([t == "E" for t in pd14["cell_types"]])
+    psp = np.where(exc_cols[None, :], syn["PSP_exc_mean_mV"], syn["PSP_exc_mean_mV"] * syn["g"]) * np.ones((n_pops, 1))
+    l23e, l4e = pd14["populations"].index("L23E"), pd14["populations"].index("L4E")
+    psp[l23e, l4e] *= syn["L4E_to_L23E_factor"]
+    delay = np.where(exc_cols[None, :], syn["delay_exc_mean_ms"], syn["delay_inh_mean_ms"]) * np.ones((n_pops, 1))
+
+    factor = psc_over_psp(ref["C_m_pF"], ref["tau_m_ms"], tau_syn)
+    weight = psp * factor
+    weight_ext = syn["PSP_exc_mean_mV"] * factor
+    bg_rate = pd14["bg_rate_Hz"]
+    if network["background"] == "dc":
+        dc = bg_rate * k_ext_full * weight_ext * tau_syn * 1e-3
+    else:
+        dc = np.zeros(n_pops)
+
+    if k_scale != 1.0:
+        # Keep mean input constant when in-degrees shrink [INM6 adjust_weights_and_input_to_synapse_scaling]
+        rates = np.array(pd14["full_mean_rates_Hz"])
+        indegree_full = full_syn / full_n[:, None]
+        input_rec = np.sum(weight * indegree_full * rates, axis=1)
+        dc = dc + 1e-3 * tau_syn * (1.0 - np.sqrt(k_scale)) * input_rec
+        if network["background"] == "poisson":
+            dc = dc + 1e-3 * tau_syn * (1.0 - np.sqrt(k_scale)) * weight_ext * k_ext_full * bg_rate
+        weight = weight / np.sqrt(k_scale)
+        weight_ext = weight_ext / np.sqrt(k_scale)
+
+    mean_poisson = (weight_ext * ext_indegree * bg_rate * tau_syn * 1e-3
+                    if network["background"] == "poisson" else np.zeros(n_pops))
+
+    thalamus = None
+    if network.get("thalamic_input"):
+        th = pd14["thalamus"]
+        n_th_syn = num_synapses_from_conn_probs(
+            np.array(th["conn_probs"])[None, :], np.array([th["num_neurons"]]), full_n)[0]
+        w_th = th["PSP_mV"] * factor
+        if k_scale != 1.0:
+            n_th_syn = n_th_syn * k_scale
+            w_th = w_th / np.sqrt(k_scale)
+        # As in the reference: thalamic synapse numbers follow K_scaling only.
+        thalamus = {"num_neurons": th["num_neurons"], "num_synapses": np.round(n_th_syn).astype(int),
+                    "weight_pA": w_th, "rate_Hz": th["rate_Hz"], "start_ms": th["start_ms"],
+                    "duration_ms": th["duration_ms"], "delay_mean_ms": th["delay_mean_ms"],
+                    "delay_rel_std": th["delay_rel_std"]}
+
+    return DerivedNetwork(
+        populations=tuple(pd14["populations"]), cell_types=tuple(pd14["cell_types"]),
+        num_neurons=num_neurons, num_synapses=num_synapses, weight_mean_pA=weight, delay_mean_ms=delay,
+        weight_ext_pA=float(weight_ext), ext_indegree=ext_indegree, bg_rate_Hz=bg_rate, dc_pA=dc,
+        mean_ext_drive_pA=dc + mean_poisson, thalamus=thalamus, pd14=pd14,
+    )
