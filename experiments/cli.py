@@ -86,6 +86,59 @@ def _cmd_validate(args, say) -> int:
     return 0
 
 
+def _load_experiment_and_dir(args, say):
+    from cortexzoo.experiments.config import load_experiment
+    from cortexzoo.experiments.orchestrate import prepare_experiment_dir
+
+    experiment = load_experiment(args.config)
+    say(f"experiment {experiment.name}: {len(experiment.reference_runs)} reference seed(s), "
+        f"{len(experiment.variants)} variant(s), {len(experiment.runs)} runs")
+    return experiment, prepare_experiment_dir(experiment, args.out)
+
+
+def _cmd_run(args, say) -> int:
+    from cortexzoo.experiments.orchestrate import run_all
+
+    experiment, exp_dir = _load_experiment_and_dir(args, say)
+    result = run_all(experiment, exp_dir, say)
+    print(f"{len(result['simulated'])} run(s) simulated, {len(result['cached'])} cached; results in {exp_dir / 'runs'}")
+    return 0
+
+
+def _cmd_compare(args, say) -> int:
+    from cortexzoo.experiments.orchestrate import compare
+
+    experiment, exp_dir = _load_experiment_and_dir(args, say)
+    report = compare(experiment, exp_dir, say)
+    print(report["summary_text"])
+    print(f"\nreport: {report['html'].resolve()}\nsummary: {report['markdown'].resolve()}")
+    return 0
+
+
+def _cmd_report(args, say) -> int:
+    from cortexzoo.validation.report import write_report
+
+    report = write_report(args.experiment_dir)
+    print(report["summary_text"])
+    print(f"\nreport: {report['html'].resolve()}")
+    return 0
+
+
+def _cmd_calibrate(args, say) -> int:
+    from cortexzoo.models.build import SOURCE_DIR
+    from cortexzoo.models.calibrate import run_calibration
+
+    args.out = args.out or SOURCE_DIR / "calibration"
+    results = run_calibration(Path(args.out), models=args.models or None, write=not args.dry_run, progress=say)
+    print(f"{'model':28s} {'type':4s} {'residual_Hz':>11s} {'psc_factor':>10s} {'psp_mV':>7s}")
+    for name, entry in results.items():
+        for cell_type, fit in entry["types"].items():
+            print(f"{name:28s} {cell_type or 'E/I':4s} {fit['residual_Hz']:11.2f} "
+                  f"{entry['psc_per_reference_psc']:10.4g} {entry['psp_mV']:7.4f}")
+    print(f"plot and table: {Path(args.out) / 'fI_curves.png'}, {Path(args.out) / 'calibration.csv'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with all subcommands.
 
@@ -109,6 +162,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder of .nestml files (default: the installed models_nestml/)")
     p.set_defaults(func=_cmd_build)
 
+    for name, func, text in (
+            ("run", _cmd_run, "simulate every run of an experiment config that is not cached yet"),
+            ("compare", _cmd_compare, "build, run, validate and report an experiment config (the main job)")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("config", help="experiment TOML, or the name of a shipped one (quick, full_scale)")
+        p.add_argument("--out", type=Path, default=None, help="experiment directory (default results/<name>)")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("report", help="(re)write the HTML and Markdown report of an experiment directory")
+    p.add_argument("experiment_dir", type=Path)
+    p.set_defaults(func=_cmd_report)
+
     p = sub.add_parser("simulate", help="simulate one PD14 network from a run config and write its run directory")
     p.add_argument("config", type=Path, help="run config TOML with [simulation], [network], [neuron]")
     p.add_argument("--out", type=Path, required=True, help="run directory to create")
@@ -118,6 +183,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help="list the models in the catalogue")
     p.set_defaults(func=_cmd_models)
+
+    p = sub.add_parser("calibrate", help="fit the model zoo's f-I curves to the PD14 LIF; update the catalogue")
+    p.add_argument("--out", default=None,
+                   help="folder for the f-I plot and table (default: models_nestml/calibration, used by reports)")
+    p.add_argument("--models", nargs="*", help="catalogue models to calibrate (default: all)")
+    p.add_argument("--dry-run", action="store_true", help="do not write the catalogue")
+    p.set_defaults(func=_cmd_calibrate)
 
     p = sub.add_parser("validate", help="score candidate runs against reference seeds (lower is better)")
     p.add_argument("--reference", nargs="+", required=True, metavar="DIR", help="reference runs, one per seed")

@@ -149,8 +149,9 @@ class RunWriter:
         self.path = Path(path)
         check_output_dir(self.path, overwrite)
         self.tmp = self.path.parent / f".{self.path.name}.partial-{os.getpid()}"
-        if self.tmp.exists():
-            shutil.rmtree(self.tmp)
+        for stale in self.path.parent.glob(f".{self.path.name}.partial-*"):
+            if stale == self.tmp or not _pid_alive(stale.name.rsplit("-", 1)[-1]):
+                shutil.rmtree(stale, ignore_errors=True)  # left by a killed run
         (self.tmp / SPIKE_DIR).mkdir(parents=True)
 
     def write_spikes(self, population: str, ids, times) -> None:
@@ -189,6 +190,16 @@ class RunWriter:
     def abort(self) -> None:
         """Remove the partial directory."""
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _pid_alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def is_complete(path) -> bool:

@@ -1,0 +1,222 @@
+"""Experiment configs: one comparison of neuron models in the PD14 network.
+
+An experiment config (TOML) names the reference model and its seeds, the
+variants with per-variant parameter overrides, the shared scale, background,
+durations and threads, and the validation settings. It expands into one run
+config per (model, seed); every run shares the network settings, so reference
+and variants always run at the same scale.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from cortexzoo.errors import CortexzooError
+from cortexzoo.network.params import NETWORK_FIELDS, SIMULATION_FIELDS, RunConfig, parse_run_config
+from cortexzoo.schema import REQUIRED, Field, check_table
+
+EXPERIMENTS_DIR = Path(__file__).resolve().parent
+
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _label_ok(value):
+    return None if _LABEL.match(value) else "use letters, digits, '_', '-' and '.' only"
+
+
+def _seeds_ok(value):
+    if not value or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in value):
+        return "must be a non-empty list of integers >= 1"
+    if len(set(value)) != len(value):
+        return "seeds must be distinct"
+    return None
+
+
+EXPERIMENT_FIELDS = {
+    "name": Field(str, REQUIRED, "experiment name; results go to <results_dir>/<name>", check=_label_ok),
+    "description": Field(str, "", "one paragraph shown in the report"),
+    "results_dir": Field(str, "results", "folder for experiment results, relative to the working directory"),
+}
+REFERENCE_FIELDS = {
+    "model": Field(str, "iaf_psc_exp", "catalogue name of the reference model"),
+    "label": Field(str, "reference", "label of the reference in tables", check=_label_ok),
+    "seeds": Field(list, [1, 2, 3], "reference seeds; >= 3 give a null distribution", check=_seeds_ok),
+}
+VARIANT_FIELDS = {
+    "model": Field(str, REQUIRED, "catalogue name (see `cortexzoo models`)"),
+    "seeds": Field(list, None, "seeds for this variant (default: [validation] variant_seeds)", check=_seeds_ok),
+    "params": Field(dict, {}, "parameter overrides for all populations, e.g. {a = 0.02}"),
+    "by_population": Field(dict, {}, "per-population overrides, e.g. [variants.X.by_population.L4E]"),
+}
+# Simulation settings shared by all runs; the seed comes from the seed lists.
+SHARED_SIMULATION_FIELDS = {k: v for k, v in SIMULATION_FIELDS.items() if k != "seed"}
+VALIDATION_FIELDS = {
+    "variant_seeds": Field(list, [101], "default seeds of variants; keep them apart from the reference seeds",
+                           check=_seeds_ok),
+    "settings": Field(dict, {}, "overrides of validation/defaults.toml (same layout)"),
+}
+TABLES = {
+    "experiment": EXPERIMENT_FIELDS,
+    "simulation": SHARED_SIMULATION_FIELDS,
+    "network": NETWORK_FIELDS,
+    "reference": REFERENCE_FIELDS,
+    "validation": VALIDATION_FIELDS,
+}
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One simulation of an experiment.
+
+    Attributes
+    ----------
+    label : str
+        Reference label or variant name.
+    seed : int
+    is_reference : bool
+    config : RunConfig
+    """
+
+    label: str
+    seed: int
+    is_reference: bool
+    config: RunConfig
+
+    @property
+    def name(self) -> str:
+        """Directory name of the run inside the experiment's ``runs/``."""
+        return f"{self.label}-seed{self.seed}"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A validated experiment config.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+    raw : dict
+        The config as read (for the report).
+    tables : dict
+        Validated tables with defaults.
+    variants : dict
+        Label -> validated variant table.
+    runs : list of PlannedRun
+        References first, then variants in config order.
+    """
+
+    path: Path
+    raw: dict
+    tables: dict
+    variants: dict
+    runs: list
+
+    @property
+    def name(self) -> str:
+        """Experiment name."""
+        return self.tables["experiment"]["name"]
+
+    def out_dir(self, base: Path | None = None) -> Path:
+        """Experiment result directory (``<results_dir>/<name>`` unless ``base`` is given)."""
+        return Path(base) if base else Path(self.tables["experiment"]["results_dir"]) / self.name
+
+    @property
+    def reference_runs(self) -> list:
+        """Planned reference runs."""
+        return [r for r in self.runs if r.is_reference]
+
+    @property
+    def variant_runs(self) -> list:
+        """Planned variant runs."""
+        return [r for r in self.runs if not r.is_reference]
+
+
+def resolve_config_path(path) -> Path:
+    """Find a config by path, or by name inside ``experiments/`` (``quick`` -> experiments/quick.toml).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    path = Path(path)
+    if path.is_file():
+        return path
+    for candidate in (EXPERIMENTS_DIR / path, EXPERIMENTS_DIR / f"{path}.toml", EXPERIMENTS_DIR / path.name):
+        if candidate.is_file():
+            return candidate
+    shipped = ", ".join(sorted(p.name for p in EXPERIMENTS_DIR.glob("*.toml")))
+    raise CortexzooError(f"Experiment config {path} does not exist.", f"Give a TOML file path; shipped configs: {shipped}.")
+
+
+def load_experiment(path) -> Experiment:
+    """Read and validate an experiment config.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        File, or the name of a config shipped in ``experiments/``.
+
+    Returns
+    -------
+    Experiment
+
+    Raises
+    ------
+    CortexzooError
+        Naming the file, the table, the key and the allowed values.
+    """
+    path = resolve_config_path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise CortexzooError(f"{path}: not valid TOML ({exc}).", "Fix the TOML syntax at the position given.")
+    allowed = [*TABLES, "variants"]
+    unknown = [k for k in raw if k not in allowed]
+    if unknown:
+        raise CortexzooError(f"{path}: unknown table(s) {', '.join(map(repr, unknown))}.",
+                             f"Allowed tables: {', '.join(allowed)}.")
+    tables = {name: check_table(raw.get(name, {}), fields, f"{path} [{name}]") for name, fields in TABLES.items()}
+    raw_variants = raw.get("variants", {})
+    if not isinstance(raw_variants, dict):
+        raise CortexzooError(f"{path} [variants] must be a table of tables.", "Write [variants.<label>] sections.")
+    variants = {}
+    ref = tables["reference"]
+    for label, table in raw_variants.items():
+        where = f"{path} [variants.{label}]"
+        problem = _label_ok(label)
+        if problem:
+            raise CortexzooError(f"{where}: label {label!r}: {problem}.", "Rename the variant table.")
+        if label == ref["label"]:
+            raise CortexzooError(f"{where}: label clashes with the reference label.", "Rename the variant.")
+        variants[label] = check_table(table, VARIANT_FIELDS, where)
+        seeds = variants[label]["seeds"] or tables["validation"]["variant_seeds"]
+        variants[label]["seeds"] = seeds
+
+    def run_config(model, seed, params, by_population, where):
+        return parse_run_config({
+            "simulation": {**tables["simulation"], "seed": seed},
+            "network": tables["network"],
+            "neuron": {"model": model, "params": params, "by_population": by_population},
+        }, where=where)
+
+    runs = [PlannedRun(ref["label"], s, True, run_config(ref["model"], s, {}, {}, f"{path} [reference]"))
+            for s in ref["seeds"]]
+    for label, v in variants.items():
+        runs += [PlannedRun(label, s, False, run_config(v["model"], s, v["params"], v["by_population"],
+                                                        f"{path} [variants.{label}]"))
+                 for s in v["seeds"]]
+    # Validate the validation overrides now, not after an hour of simulation.
+    from cortexzoo.validation.settings import load_settings
+
+    try:
+        load_settings(tables["validation"]["settings"])
+    except CortexzooError as err:
+        raise CortexzooError(f"{path} [validation.settings]: {err.problem}", err.fix) from None
+    return Experiment(path, raw, tables, variants, runs)

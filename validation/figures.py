@@ -1,0 +1,171 @@
+"""Validation figures (matplotlib, Agg backend): raster, rates, CV, PSD, heatmap."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.colors import LogNorm  # noqa: E402
+
+
+def _colors(labels, references):
+    cmap = plt.get_cmap("tab10")
+    out, k = {}, 0
+    for label in labels:
+        if label in references:
+            out[label] = "0.55"
+        else:
+            out[label] = cmap(k % 10)
+            k += 1
+    return out
+
+
+def _grid(n):
+    cols = min(4, n)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.6 * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, axes.flat
+
+
+def raster(runs, populations, path, excerpt_ms, neurons_per_population):
+    """Raster excerpt: the first ``excerpt_ms`` of the analysis window, one panel per run.
+
+    Parameters
+    ----------
+    runs : dict
+        Label -> RunData.
+    populations : list of str
+    path : pathlib.Path
+    excerpt_ms : float
+    neurons_per_population : int
+    """
+    fig, axes = plt.subplots(1, len(runs), figsize=(3.2 * len(runs), 4.5), squeeze=False, sharey=True)
+    cmap = plt.get_cmap("tab10")
+    for ax, (label, run) in zip(axes[0], runs.items()):
+        offset = 0
+        ticks = []
+        for k, pop in enumerate(populations):
+            ids, times = run.window(pop)
+            keep = (times < run.t_start_ms + excerpt_ms) & (ids < neurons_per_population)
+            ax.scatter(times[keep], offset + ids[keep], s=1.5, color=cmap(k % 10), marker="|", lw=0.6)
+            ticks.append(offset + neurons_per_population / 2)
+            offset += neurons_per_population
+        ax.set_title(label, fontsize=8)
+        ax.set_xlabel("time (ms)")
+        ax.set_xlim(run.t_start_ms, run.t_start_ms + excerpt_ms)
+        ax.set_yticks(ticks, populations, fontsize=7)
+        ax.invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+def rate_boxplots(stats, populations, references, path):
+    """Per-population box plots of single-neuron rates, one box per run.
+
+    Parameters
+    ----------
+    stats : dict
+        Label -> {population -> PopulationStatistics}.
+    populations : list of str
+    references : list of str
+        Labels drawn in grey.
+    path : pathlib.Path
+    """
+    labels = list(stats)
+    colors = _colors(labels, references)
+    fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(labels) * len(populations) + 2), 4))
+    width = 0.8 / len(labels)
+    for i, label in enumerate(labels):
+        pos = np.arange(len(populations)) + (i - (len(labels) - 1) / 2) * width
+        bp = ax.boxplot([stats[label][p].rates_hz for p in populations], positions=pos, widths=width * 0.9,
+                        patch_artist=True, showfliers=False)
+        for box in bp["boxes"]:
+            box.set_facecolor(colors[label])
+        ax.plot([], [], color=colors[label], lw=6, label=label)
+    ax.set_xticks(np.arange(len(populations)), populations)
+    ax.set_ylabel("firing rate (Hz)")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+def cv_distributions(stats, populations, references, path):
+    """CV histograms per population, one line per run.
+
+    Parameters
+    ----------
+    stats, populations, references, path
+        As in :func:`rate_boxplots`.
+    """
+    labels = list(stats)
+    colors = _colors(labels, references)
+    fig, axes = _grid(len(populations))
+    for ax, pop in zip(axes, populations):
+        top = max(max((stats[lb][pop].cv.max() if len(stats[lb][pop].cv) else 0) for lb in labels), 1e-9)
+        bins = np.linspace(0, top, 30)
+        for label in labels:
+            ax.hist(stats[label][pop].cv, bins=bins, density=True, histtype="step", color=colors[label], label=label)
+        ax.set_title(pop, fontsize=9)
+        ax.set_xlabel("CV of ISI")
+    axes[0].legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+def psd_overlays(stats, populations, references, path):
+    """Population-rate PSDs per population, one line per run.
+
+    Parameters
+    ----------
+    stats, populations, references, path
+        As in :func:`rate_boxplots`.
+    """
+    labels = list(stats)
+    colors = _colors(labels, references)
+    fig, axes = _grid(len(populations))
+    for ax, pop in zip(axes, populations):
+        for label in labels:
+            s = stats[label][pop]
+            ax.loglog(s.psd_freqs_hz, s.psd, color=colors[label], lw=0.8, label=label)
+        ax.set_title(pop, fontsize=9)
+        ax.set_xlabel("frequency (Hz)")
+        ax.set_ylabel("PSD (Hz²/Hz)", fontsize=7)
+    axes[0].legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+def heatmap(table, path, title):
+    """Models x (population, statistic) heatmap of multiples of natural variability, annotated.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Rows models, columns ``(population, statistic)``; values to show (>= 0).
+    path : pathlib.Path
+    title : str
+    """
+    values = table.to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(max(6, 0.42 * values.shape[1] + 2), 1.0 + 0.45 * values.shape[0]))
+    positive = values[np.isfinite(values) & (values > 0)]
+    lo = min(positive.min(), 0.1) if positive.size else 0.1
+    hi = max(positive.max(), 10.0) if positive.size else 10.0
+    shown = np.where(np.isfinite(values), np.clip(values, lo, hi), hi)
+    im = ax.imshow(shown, cmap="RdYlGn_r", norm=LogNorm(lo, hi), aspect="auto")
+    for (i, j), v in np.ndenumerate(values):
+        ax.text(j, i, "inf" if np.isinf(v) else ("" if np.isnan(v) else f"{v:.2g}"), ha="center", va="center", fontsize=6)
+    ax.set_yticks(range(values.shape[0]), table.index, fontsize=7)
+    ax.set_xticks(range(values.shape[1]), [f"{p} {s}" for p, s in table.columns], rotation=90, fontsize=6)
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.03)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
