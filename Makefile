@@ -4,11 +4,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-DEB_PACKAGES := libboost-dev libgsl-dev libltdl-dev g++
+DEB_PACKAGES := libboost-dev libgsl-dev libltdl-dev g++ chromium
 HEADERS := boost/version.hpp gsl/gsl_errno.h ltdl.h
 STAMP := $(VENV)/.cortexzoo-installed
 
-.PHONY: install system-deps build run test bench clean
+.PHONY: install system-deps test-deps build run test bench clean screenshot
 
 install: $(STAMP) build
 
@@ -41,8 +41,26 @@ build: $(STAMP) system-deps
 run: install
 	$(BIN)/cortexzoo compare experiments/quick.toml
 
-test: install
+# Headless chromium renders the HTML report in tests/test_report_browser.py.
+test-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    echo "installing Debian package chromium (for the report browser test)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || exit 1; \
+	  else \
+	    echo "error: chromium is missing (the report browser test needs it)"; \
+	    echo "fix: sudo apt-get install -y chromium   (then re-run make test)"; exit 1; \
+	  fi; \
+	fi
+
+test: install test-deps
 	$(BIN)/python -m pytest -q
+
+# Re-render docs/report_screenshot.png (README figure) from a finished experiment directory.
+SCREENSHOT_FROM ?= results/quick
+screenshot: install test-deps
+	$(BIN)/python -m cortexzoo.experiments.screenshot $(SCREENSHOT_FROM) docs/report_screenshot.png
 
 bench: install
 	$(BIN)/python tests/benchmarks/run_all.py

@@ -71,6 +71,13 @@ def _cmd_simulate(args, say) -> int:
 
 
 def _cmd_validate(args, say) -> int:
+    if args.config:
+        return _validate_experiment(args, say)
+    missing = [flag for flag, value in (("--reference", args.reference), ("--candidate", args.candidate),
+                                        ("--out", args.out)) if not value]
+    if missing:
+        raise CortexzooError(f"validate needs an experiment CONFIG or {', '.join(missing)}.",
+                             "Run `cortexzoo validate CONFIG`, or give --reference, --candidate and --out.")
     from cortexzoo.validation.pipeline import validate
 
     overrides = args.settings
@@ -81,6 +88,24 @@ def _cmd_validate(args, say) -> int:
         overrides["scores"]["populations"] = args.populations
     result = validate(args.reference, args.candidate, args.out, settings=overrides, progress=say,
                       make_figures=not args.no_figures)
+    print(result.summary.to_string(index=False))
+    print(f"scores: {result.files['scores.csv']}")
+    return 0
+
+
+def _validate_experiment(args, say) -> int:
+    # The validate step of `compare`, on its own (the Snakemake workflow's validation job).
+    given = [flag for flag, value in (("--reference", args.reference), ("--candidate", args.candidate),
+                                      ("--settings", args.settings), ("--populations", args.populations),
+                                      ("--no-figures", args.no_figures)) if value]
+    if given:
+        raise CortexzooError(f"validate CONFIG takes the runs and settings from the config; {', '.join(given)} "
+                             "cannot be combined with it.",
+                             "Put validation settings in the config's [validation.settings], or drop CONFIG.")
+    from cortexzoo.experiments.orchestrate import validate_experiment
+
+    experiment, exp_dir = _load_experiment_and_dir(args, say)
+    result = validate_experiment(experiment, exp_dir, say)
     print(result.summary.to_string(index=False))
     print(f"scores: {result.files['scores.csv']}")
     return 0
@@ -100,7 +125,7 @@ def _cmd_run(args, say) -> int:
     from cortexzoo.experiments.orchestrate import run_all
 
     experiment, exp_dir = _load_experiment_and_dir(args, say)
-    result = run_all(experiment, exp_dir, say)
+    result = run_all(experiment, exp_dir, say, only=getattr(args, "only", None))
     print(f"{len(result['simulated'])} run(s) simulated, {len(result['cached'])} cached; results in {exp_dir / 'runs'}")
     return 0
 
@@ -168,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         p.add_argument("config", help="experiment TOML, or the name of a shipped one (quick, full_scale)")
         p.add_argument("--out", type=Path, default=None, help="experiment directory (default results/<name>)")
+        if name == "run":
+            p.add_argument("--only", nargs="+", metavar="RUN",
+                           help="simulate only these runs, named <label>-seed<k> (one Snakemake job each)")
         p.set_defaults(func=func)
 
     p = sub.add_parser("report", help="(re)write the HTML and Markdown report of an experiment directory")
@@ -191,10 +219,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="do not write the catalogue")
     p.set_defaults(func=_cmd_calibrate)
 
-    p = sub.add_parser("validate", help="score candidate runs against reference seeds (lower is better)")
-    p.add_argument("--reference", nargs="+", required=True, metavar="DIR", help="reference runs, one per seed")
-    p.add_argument("--candidate", nargs="+", required=True, metavar="DIR", help="runs of the variants to score")
-    p.add_argument("--out", required=True, metavar="DIR", help="where scores, statistics and figures go")
+    p = sub.add_parser("validate", help="score candidate runs against reference seeds (lower is better)",
+                       description="Either `validate CONFIG`: the validate step of `compare` for an experiment "
+                                   "(runs and settings from the config), or `validate --reference ... "
+                                   "--candidate ... --out DIR` for any run directories.")
+    p.add_argument("config", nargs="?", help="experiment TOML (or shipped name); its runs must be finished")
+    p.add_argument("--reference", nargs="+", metavar="DIR", help="reference runs, one per seed")
+    p.add_argument("--candidate", nargs="+", metavar="DIR", help="runs of the variants to score")
+    p.add_argument("--out", metavar="DIR", type=Path,
+                   help="where scores, statistics and figures go; with CONFIG: the experiment directory "
+                        "(default results/<name>)")
     p.add_argument("--settings", metavar="TOML", help="overrides of validation/defaults.toml")
     p.add_argument("--populations", nargs="+", metavar="POP", help="analyse only these populations")
     p.add_argument("--no-figures", action="store_true", help="write tables only")

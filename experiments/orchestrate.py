@@ -16,6 +16,7 @@ interrupted ``compare`` resumes where it stopped.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -74,13 +75,62 @@ def prepare_experiment_dir(experiment: Experiment, out: Path | None = None) -> P
             "Choose another --out or results_dir; cortexzoo never writes into foreign directories.",
         )
     (exp_dir / "runs").mkdir(parents=True, exist_ok=True)
-    tmp = marker.with_suffix(".tmp")
+    # One temporary name per process: parallel workflow jobs all record the config.
+    tmp = marker.with_name(f".{marker.name}.{os.getpid()}.tmp")
     shutil.copyfile(experiment.path, tmp)
     tmp.replace(marker)
     return exp_dir
 
 
-def run_all(experiment: Experiment, exp_dir: Path, say) -> dict:
+def select_runs(experiment: Experiment, names=None) -> list:
+    """Planned runs by name, in plan order.
+
+    Parameters
+    ----------
+    experiment : Experiment
+    names : list of str, optional
+        Run names (``<label>-seed<k>``); all planned runs when None.
+
+    Returns
+    -------
+    list of PlannedRun
+
+    Raises
+    ------
+    CortexzooError
+        For a name the experiment does not plan.
+    """
+    if names is None:
+        return list(experiment.runs)
+    planned = {r.name: r for r in experiment.runs}
+    unknown = [n for n in names if n not in planned]
+    if unknown:
+        raise CortexzooError(f"{experiment.path} plans no run named {', '.join(map(repr, unknown))}.",
+                             f"Planned runs: {', '.join(planned)}.")
+    return [r for r in experiment.runs if r.name in set(names)]
+
+
+def pending_runs(experiment: Experiment, exp_dir: Path, only=None) -> list:
+    """Planned runs that still need simulating: missing, unfinished, or made from another config.
+
+    This one test decides for the CLI and for the Snakemake workflow alike, so
+    each resumes the other's work.
+
+    Parameters
+    ----------
+    experiment : Experiment
+    exp_dir : pathlib.Path
+    only : list of str, optional
+        Restrict to these run names.
+
+    Returns
+    -------
+    list of PlannedRun
+    """
+    return [r for r in select_runs(experiment, only) if not cached(run_dir(exp_dir, r), r)]
+
+
+def run_all(experiment: Experiment, exp_dir: Path, say, only=None) -> dict:
     """Simulate every planned run that is not cached yet.
 
     Parameters
@@ -89,6 +139,8 @@ def run_all(experiment: Experiment, exp_dir: Path, say) -> dict:
     exp_dir : pathlib.Path
     say : callable
         Progress printer.
+    only : list of str, optional
+        Restrict to these run names (one workflow job simulates one run).
 
     Returns
     -------
@@ -97,10 +149,11 @@ def run_all(experiment: Experiment, exp_dir: Path, say) -> dict:
     """
     from cortexzoo.network.run import run_network
 
-    todo = [r for r in experiment.runs if not cached(run_dir(exp_dir, r), r)]
-    done = [r.name for r in experiment.runs if r not in todo]
+    selected = select_runs(experiment, only)
+    todo = pending_runs(experiment, exp_dir, only)
+    done = [r.name for r in selected if r not in todo]
     if done:
-        say(f"{len(done)} of {len(experiment.runs)} runs already done (cached): {', '.join(done)}")
+        say(f"{len(done)} of {len(selected)} runs already done (cached): {', '.join(done)}")
     durations = []
     for k, run in enumerate(todo, 1):
         eta = ""
@@ -132,8 +185,9 @@ def validate_experiment(experiment: Experiment, exp_dir: Path, say):
 
     refs = [run_dir(exp_dir, r) for r in experiment.reference_runs]
     cands = [run_dir(exp_dir, r) for r in experiment.variant_runs]
+    # A silent variant is a finding to report, not an input error.
     return validate(refs, cands, exp_dir / "validation", settings=experiment.tables["validation"]["settings"],
-                    progress=say)
+                    progress=say, degenerate_candidates="flag")
 
 
 def compare(experiment: Experiment, exp_dir: Path, say) -> dict:

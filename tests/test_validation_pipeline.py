@@ -154,3 +154,23 @@ def test_cli_writes_tables_and_figures(runs, tmp_path, capsys):
     code = main(["validate", "--reference", str(runs["refs"][0]), "--candidate", str(tmp_path / "nope"),
                  "--out", str(out)])
     assert code == 2 and "does not exist" in capsys.readouterr().err
+
+
+def test_silent_candidate_population_is_flagged_not_fatal_when_asked(runs, tmp_path):
+    """compare() scores a silent variant population as infinitely far, with the reason, and still draws figures."""
+    silent = make_run(tmp_path / "silent", seed=53, silent=("L4I",))
+    res = validate(runs["refs"][:3], [silent], tmp_path / "out", degenerate_candidates="flag")
+    rows = res.scores[res.scores["population"] == "L4I"]
+    assert len(rows) > 0 and np.isinf(rows["raw"].astype(float)).all()
+    assert (rows["matches"] == False).all()  # noqa: E712 - object column of booleans
+    assert rows["note"].str.contains("no spikes").all()
+    others = res.scores[res.scores["population"] != "L4I"]
+    assert np.isfinite(others["raw"].astype(float)).all()
+    assert (tmp_path / "out" / "heatmap.png").stat().st_size > 0
+    payload = json.loads((tmp_path / "out" / "scores.json").read_text())
+    assert any(r["raw"] == "inf" for r in payload["rows"])
+    # The reference must never be degenerate.
+    silent_ref = make_run(tmp_path / "silent_ref", seed=54, silent=("L4I",))
+    with pytest.raises(CortexzooError, match="no spikes"):
+        validate([*runs["refs"][:2], silent_ref], [runs["same"]], tmp_path / "o2", degenerate_candidates="flag",
+                 make_figures=False)

@@ -121,7 +121,8 @@ def _jsonable(value):
     return value
 
 
-def validate(reference_dirs, candidate_dirs, out_dir, settings=None, progress=None, make_figures=True) -> ValidationResult:
+def validate(reference_dirs, candidate_dirs, out_dir, settings=None, progress=None, make_figures=True,
+             degenerate_candidates: str = "error") -> ValidationResult:
     """Score candidate runs against reference seeds and write tables and figures.
 
     Parameters
@@ -139,6 +140,11 @@ def validate(reference_dirs, candidate_dirs, out_dir, settings=None, progress=No
         Called with one-line progress messages.
     make_figures : bool
         Skip the figures when False (faster in tests).
+    degenerate_candidates : {"error", "flag"}
+        What to do when a candidate population is silent or has too few spikes
+        for a statistic: raise (default), or score it as infinitely far from
+        the reference with the reason in ``note`` (used by ``compare``, where a
+        silent variant is a result, not a mistake). Reference runs always raise.
 
     Returns
     -------
@@ -204,14 +210,22 @@ def validate(reference_dirs, candidate_dirs, out_dir, settings=None, progress=No
         raise CortexzooError(f"Unknown populations {unknown} in scores.populations.",
                              f"The runs have {', '.join(run0.populations)}.")
 
-    stats = {}
+    if degenerate_candidates not in ("error", "flag"):
+        raise CortexzooError(f"degenerate_candidates = {degenerate_candidates!r}.", "Use 'error' or 'flag'.")
+    stats, degenerate = {}, {}
     for label, run in runs.items():
         say(f"statistics of {label}")
         stats[label] = {}
         for pop in populations:
             ids, times = run.window(pop)
             st = population_statistics(pop, ids, times, run.sizes[pop], run.t_start_ms, run.t_stop_ms, settings)
-            _check_population(label, pop, st, settings)
+            try:
+                _check_population(label, pop, st, settings)
+            except CortexzooError as err:
+                if label in ref_labels or degenerate_candidates != "flag":
+                    raise
+                degenerate[(label, pop)] = err.problem
+                say(f"warning: {err.problem} Its scores are set to infinity.")
             stats[label][pop] = st
 
     say("scores")
@@ -221,9 +235,17 @@ def validate(reference_dirs, candidate_dirs, out_dir, settings=None, progress=No
         refs = [stats[lb][pop] for lb in ref_labels]
         null = null_scores(refs)
         for cand in cand_labels:
-            raw = candidate_scores(refs, stats[cand][pop])
+            why = degenerate.get((cand, pop))
+            raw = None if why else candidate_scores(refs, stats[cand][pop])
             for stat in STATISTICS:
                 for kind in SCORE_KINDS[stat]:
+                    if why:
+                        rel = relative_to_null(float("inf"), null[(stat, kind)])
+                        rows.append({"model": cand, "population": pop, "statistic": stat, "score_kind": kind,
+                                     "primary": primary.get(stat) == kind, "raw": float("inf"),
+                                     **{**rel, "matches": False if n_ref > 1 else None, "note": why},
+                                     "n_reference_seeds": n_ref})
+                        continue
                     rel = relative_to_null(raw[(stat, kind)], null[(stat, kind)])
                     rows.append({"model": cand, "population": pop, "statistic": stat, "score_kind": kind,
                                  "primary": primary.get(stat) == kind, "raw": raw[(stat, kind)], **rel,

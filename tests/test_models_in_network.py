@@ -1,0 +1,26 @@
+"""Every catalogue model runs in the PD14 core by changing only the config."""
+
+import pytest
+
+from cortexzoo.models import load_catalogue
+from cortexzoo.network.output import load_run
+from cortexzoo.network.params import parse_run_config
+from cortexzoo.network.run import run_network
+
+MODELS = sorted(load_catalogue())
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_model_runs_in_pd14_by_config(model, tmp_path, nestml_module):
+    config = parse_run_config({
+        "simulation": {"seed": 11, "threads": 2, "t_presim_ms": 100.0, "t_sim_ms": 400.0},
+        "network": {"N_scaling": 0.03, "K_scaling": 0.25, "background": "poisson"},
+        "neuron": {"model": model}})
+    run = load_run(run_network(config, tmp_path / "run"))
+    spec = load_catalogue()[model]
+    assert run.metadata["model"]["nest_model"] == spec.nest_model
+    assert run.metadata["config"]["neuron"]["model"] == model
+    total = sum(len(run.window(p)[0]) for p in run.populations)
+    neurons = sum(run.sizes.values())
+    rate = total / neurons / (run.duration_ms / 1000.0)
+    assert 0.05 < rate < 100.0, f"{model}: mean rate {rate:.2f} Hz is silent or runaway"
