@@ -62,8 +62,5 @@ SCREENSHOT_FROM ?= results/quick
 screenshot: install test-deps
 	$(BIN)/python -m cortexzoo.experiments.screenshot $(SCREENSHOT_FROM) docs/report_screenshot.png
 
-bench: install
-	$(BIN)/python tests/benchmarks/run_all.py
-
 clean:
 	rm -rf $(VENV) results

@@ -200,11 +200,17 @@ def load_experiment(path) -> Experiment:
         variants[label]["seeds"] = seeds
 
     def run_config(model, seed, params, by_population, where):
-        return parse_run_config({
-            "simulation": {**tables["simulation"], "seed": seed},
-            "network": tables["network"],
-            "neuron": {"model": model, "params": params, "by_population": by_population},
-        }, where=where)
+        try:
+            return parse_run_config({
+                "simulation": {**tables["simulation"], "seed": seed},
+                "network": tables["network"],
+                "neuron": {"model": model, "params": params, "by_population": by_population},
+            }, where=where)
+        except CortexzooError as err:
+            if where in err.problem:
+                raise
+            # The catalogue does not know the file: name it and the key (e.g. an unknown model).
+            raise CortexzooError(f"{where} model = {model!r}: {err.problem}", err.fix) from None
 
     runs = [PlannedRun(ref["label"], s, True, run_config(ref["model"], s, {}, {}, f"{path} [reference]"))
             for s in ref["seeds"]]

@@ -87,7 +87,8 @@ def render_report(html_path, png_path=None, width: int = 1400, height: int = 300
     -------
     dict
         ``{"images": [{"alt", "data_uri", "complete", "width", "height"}, ...],
-        "title": str, "screenshot": pathlib.Path or None}``.
+        "title": str, "dom": str, "screenshot": pathlib.Path or None}``; ``dom`` is the
+        page as Chromium built it (with the probe's ``<pre>`` at the end).
 
     Raises
     ------
@@ -119,7 +120,8 @@ def render_report(html_path, png_path=None, width: int = 1400, height: int = 300
             if result.returncode != 0 or not shot.is_file():
                 raise CortexzooError(f"Chromium took no screenshot of {html_path} (exit {result.returncode}): "
                                      f"{result.stderr.strip()[-500:]}", "Check the Chromium installation.")
-    return {"images": images, "title": html.unescape(title.group(1)) if title else "", "screenshot": shot}
+    return {"images": images, "title": html.unescape(title.group(1)) if title else "", "dom": dom.stdout,
+            "screenshot": shot}
 
 
 def main(argv=None) -> int:

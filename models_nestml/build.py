@@ -12,6 +12,7 @@ NESTML its prefix through ``codegen_opts={"nest_path": ...}``.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import importlib.metadata
 import json
@@ -382,8 +383,24 @@ def build_module(
         return BuildResult(module, True, time.perf_counter() - t0, key, models)
 
     check_headers()
-    say(f"compiling {len(sources)} NESTML model file(s) into {MODULE_NAME} (cache key {key}) ...")
     entry.parent.mkdir(parents=True, exist_ok=True)
+    # Parallel jobs (e.g. Snakemake) may all find the cache empty: one builds, the others wait.
+    with open(entry.parent / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if module.exists() and manifest.exists() and not force:
+            models = tuple(json.loads(manifest.read_text())["models"])
+            return BuildResult(module, True, time.perf_counter() - t0, key, models)
+        return _build_locked(sources, entry, key, codegen_opts, verbose, say, t0)
+
+
+def _build_locked(sources, entry, key, codegen_opts, verbose, say, t0) -> BuildResult:
+    """Compile into a private folder and move the finished entry into the cache."""
+    module = entry / f"{MODULE_NAME}.so"
+    for stale in entry.parent.glob("build-*"):
+        # Failed builds keep their folder for the log; a day later it is only clutter.
+        if time.time() - stale.stat().st_mtime > 86400:
+            shutil.rmtree(stale, ignore_errors=True)
+    say(f"compiling {len(sources)} NESTML model file(s) into {MODULE_NAME} (cache key {key}) ...")
     workdir = Path(tempfile.mkdtemp(prefix=f"build-{key}-", dir=entry.parent))
     built = _compile(sources, workdir, codegen_opts, verbose)
     models = tuple(sorted(p.stem for p in (workdir / "target").glob("*.h") if p.stem != MODULE_NAME))

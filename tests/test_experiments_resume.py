@@ -1,0 +1,109 @@
+"""`cortexzoo compare` killed (SIGKILL) at any point resumes without redoing finished runs.
+
+One tiny experiment (3 reference seeds, 2 variants, 5 runs of ~1 s) is killed
+while its second run simulates, resumed and killed again while validating,
+then finished; finally one variant is added and only that one is simulated.
+"""
+
+import re
+import subprocess
+import threading
+
+import pytest
+from experiment_helpers import CLI, cli, metadata_stamps, write_tiny_config
+
+from cortexzoo.errors import CortexzooError
+from cortexzoo.network.output import is_complete, load_run
+
+RUN_LINE = re.compile(r"\] run (\d+)/(\d+): (\S+) \(")
+ALL_RUNS = {"reference-seed1", "reference-seed2", "reference-seed3", "lif_hot-seed101", "lif_nestml-seed101"}
+
+
+def compare_until(config, cwd, pattern, timeout=300):
+    """Start `cortexzoo compare`, SIGKILL it when a stderr line matches ``pattern``; return the lines seen."""
+    proc = subprocess.Popen([*CLI, "compare", str(config)], cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(timeout, proc.kill)
+    watchdog.start()
+    lines = []
+    try:
+        for line in proc.stderr:
+            lines.append(line)
+            if re.search(pattern, line):
+                proc.kill()
+                break
+    finally:
+        proc.kill()
+        proc.wait()
+        watchdog.cancel()
+        proc.stderr.close()
+    assert re.search(pattern, "".join(lines)), "compare ended before the kill point:\n" + "".join(lines)
+    assert proc.returncode == -9
+    return lines
+
+
+def simulated(lines):
+    """Names of the runs a compare started simulating, from its progress lines."""
+    return [m.group(3) for m in map(RUN_LINE.search, lines) if m]
+
+
+def assert_nothing_partial_looks_complete(runs_dir):
+    for entry in runs_dir.iterdir():
+        if entry.name.startswith("."):
+            # The hidden work directory of the killed run: never taken for a run.
+            assert ".partial-" in entry.name and not is_complete(entry)
+            with pytest.raises(CortexzooError, match="not a finished run"):
+                load_run(entry)
+        else:
+            assert is_complete(entry), f"{entry} is visible but not a finished run"
+
+
+def test_killed_compare_resumes_only_missing_runs(tmp_path, nestml_module):
+    results = tmp_path / "results"
+    config = write_tiny_config(tmp_path / "resume.toml", "resume", results, variants=("lif_hot", "lif_nestml"))
+    exp = results / "resume"
+    runs_dir = exp / "runs"
+
+    # 1. Kill while the second run simulates.
+    lines = compare_until(config, tmp_path, r"\] run 2/5: ")
+    assert simulated(lines) == ["reference-seed1", "reference-seed2"]
+    assert_nothing_partial_looks_complete(runs_dir)
+    done = {p.name for p in runs_dir.iterdir() if is_complete(p)}
+    assert "reference-seed1" in done and len(done) < 5
+    assert not (exp / "validation" / "scores.csv").exists()
+    assert not (exp / "report" / "index.html").exists()
+    before = metadata_stamps(runs_dir)
+    assert set(before) == done
+
+    # 2. Resume, and kill again during validation: only the missing runs were simulated.
+    lines = compare_until(config, tmp_path, r"\] validating$")
+    text = "".join(lines)
+    assert f"{len(done)} of 5 runs already done (cached): " in text
+    assert set(simulated(lines)) == ALL_RUNS - done
+    assert len(simulated(lines)) == len(ALL_RUNS - done)
+    assert {n: s for n, s in metadata_stamps(runs_dir).items() if n in done} == before
+    assert not (exp / "report" / "index.html").exists()
+    assert_nothing_partial_looks_complete(runs_dir)
+    before = metadata_stamps(runs_dir)
+    assert set(before) == ALL_RUNS
+
+    # 3. Resume: nothing is simulated again; validation and report are written.
+    result = cli("compare", config, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "5 of 5 runs already done (cached): " in result.stderr
+    assert simulated(result.stderr.splitlines(keepends=True)) == []
+    assert metadata_stamps(runs_dir) == before
+    assert (exp / "validation" / "scores.csv").is_file()
+    assert f"report: {(exp / 'report' / 'index.html').resolve()}" in result.stdout
+    assert "| lif_hot-seed101" in result.stdout and "| lif_nestml-seed101" in result.stdout
+    assert not [p for p in runs_dir.iterdir() if p.name.startswith(".")], "a later run should clean up debris"
+
+    # 4. One more variant: `run` simulates that one only.
+    write_tiny_config(config, "resume", results, variants=("lif_hot", "lif_nestml", "lif_cold"))
+    result = cli("run", config, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "1 run(s) simulated, 5 cached" in result.stdout
+    assert simulated(result.stderr.splitlines(keepends=True)) == ["lif_cold-seed101"]
+    after = metadata_stamps(runs_dir)
+    assert {n: s for n, s in after.items() if n != "lif_cold-seed101"} == before
+    assert is_complete(runs_dir / "lif_cold-seed101")
