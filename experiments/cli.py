@@ -113,9 +113,10 @@ def _validate_experiment(args, say) -> int:
 
 def _load_experiment_and_dir(args, say):
     from cortexzoo.experiments.config import load_experiment
-    from cortexzoo.experiments.orchestrate import prepare_experiment_dir
+    from cortexzoo.experiments.orchestrate import prepare_experiment_dir, select_runs
 
     experiment = load_experiment(args.config)
+    select_runs(experiment, getattr(args, "only", None))  # a wrong run name fails before anything is written
     say(f"experiment {experiment.name}: {len(experiment.reference_runs)} reference seed(s), "
         f"{len(experiment.variants)} variant(s), {len(experiment.runs)} runs")
     return experiment, prepare_experiment_dir(experiment, args.out)

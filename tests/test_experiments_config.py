@@ -130,3 +130,21 @@ def test_shipped_configs_load(name):
     else:
         assert network["N_scaling"] * network["K_scaling"] < 0.1
         assert exp.tables["simulation"]["t_sim_ms"] >= 2000.0
+
+
+def test_run_only_an_unplanned_run_lists_the_planned_ones(tmp_path, capsys):
+    path, results = _write(tmp_path, "ok", '[variants.x]\nmodel = "iaf_psc_exp"\n')
+    assert main(["run", str(path), "--only", "x-seed1"]) == 2
+    err = capsys.readouterr().err
+    assert "plans no run named 'x-seed1'" in err
+    assert "reference-seed1, reference-seed2, reference-seed3, x-seed101" in err
+    assert not results.exists()
+
+
+def test_validate_config_refuses_run_directory_options(tmp_path, capsys):
+    path, results = _write(tmp_path, "ok", '[variants.x]\nmodel = "iaf_psc_exp"\n')
+    assert main(["validate", str(path), "--reference", str(tmp_path)]) == 2
+    assert "--reference cannot be combined" in capsys.readouterr().err
+    assert main(["validate", "--reference", str(tmp_path)]) == 2
+    assert "validate needs an experiment CONFIG or --candidate, --out" in capsys.readouterr().err
+    assert not results.exists()

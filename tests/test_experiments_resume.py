@@ -1,7 +1,7 @@
 """`cortexzoo compare` killed (SIGKILL) at any point resumes without redoing finished runs.
 
 One tiny experiment (3 reference seeds, 2 variants, 5 runs of ~1 s) is killed
-while its second run simulates, resumed and killed again while validating,
+as its second run finishes, resumed and killed again while validating,
 then finished; finally one variant is added and only that one is simulated.
 """
 
@@ -10,7 +10,7 @@ import subprocess
 import threading
 
 import pytest
-from experiment_helpers import CLI, cli, metadata_stamps, write_tiny_config
+from experiment_helpers import CLI, ENV, cli, metadata_stamps, write_tiny_config
 
 from cortexzoo.errors import CortexzooError
 from cortexzoo.network.output import is_complete, load_run
@@ -22,7 +22,7 @@ ALL_RUNS = {"reference-seed1", "reference-seed2", "reference-seed3", "lif_hot-se
 def compare_until(config, cwd, pattern, timeout=300):
     """Start `cortexzoo compare`, SIGKILL it when a stderr line matches ``pattern``; return the lines seen."""
     proc = subprocess.Popen([*CLI, "compare", str(config)], cwd=cwd, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, env=ENV)
     watchdog = threading.Timer(timeout, proc.kill)
     watchdog.start()
     lines = []
@@ -64,8 +64,8 @@ def test_killed_compare_resumes_only_missing_runs(tmp_path, nestml_module):
     exp = results / "resume"
     runs_dir = exp / "runs"
 
-    # 1. Kill while the second run simulates.
-    lines = compare_until(config, tmp_path, r"\] run 2/5: ")
+    # 1. Kill as the second run finishes simulating, just before or while it is written.
+    lines = compare_until(config, tmp_path, r"reference-seed2: sim: 1000/1000 ms")
     assert simulated(lines) == ["reference-seed1", "reference-seed2"]
     assert_nothing_partial_looks_complete(runs_dir)
     done = {p.name for p in runs_dir.iterdir() if is_complete(p)}
