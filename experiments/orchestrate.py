@@ -149,8 +149,14 @@ def run_all(experiment: Experiment, exp_dir: Path, say, only=None) -> dict:
     """
     from cortexzoo.network.run import run_network
 
+    from cortexzoo.network.pd14 import check_neuron_parameters
+
     selected = select_runs(experiment, only)
     todo = pending_runs(experiment, exp_dir, only)
+    # Catch a misspelt parameter of the last variant before the first run starts.
+    for run in todo:
+        table = "[reference]" if run.is_reference else f"[variants.{run.label}]"
+        check_neuron_parameters(run.config, where=f"{experiment.path} {table}")
     done = [r.name for r in selected if r not in todo]
     if done:
         say(f"{len(done)} of {len(selected)} runs already done (cached): {', '.join(done)}")

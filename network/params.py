@@ -51,10 +51,12 @@ SIMULATION_FIELDS = {
     "t_sim_ms": Field(float, 1000.0, "analysed simulation time in ms", minimum=0.0, exclusive_minimum=True),
 }
 NETWORK_FIELDS = {
-    "N_scaling": Field(float, 1.0, "scale of population sizes (0 < N_scaling <= 1)", minimum=0.0,
+    # Defaults are the small scale of experiments/quick.toml: a forgotten [network]
+    # table must not start a 15 GB full-scale run. Full scale is N = K = 1.
+    "N_scaling": Field(float, 0.1, "scale of population sizes (0 < N_scaling <= 1; full scale 1)", minimum=0.0,
                        exclusive_minimum=True, check=_positive_finite),
-    "K_scaling": Field(float, 1.0, "scale of in-degrees (0 < K_scaling <= 1), weights compensated by 1/sqrt(K)",
-                       minimum=0.0, exclusive_minimum=True, check=_positive_finite),
+    "K_scaling": Field(float, 0.25, "scale of in-degrees (0 < K_scaling <= 1; full scale 1), weights "
+                       "compensated by 1/sqrt(K)", minimum=0.0, exclusive_minimum=True, check=_positive_finite),
     "background": Field(str, "poisson", "background input type", choices=("poisson", "dc")),
     "V0_type": Field(str, "optimized", "initial membrane potentials", choices=("optimized", "original")),
     "thalamic_input": Field(bool, False, "switch the thalamic pulse on"),

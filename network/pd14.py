@@ -80,6 +80,52 @@ def check_rheobase(config: RunConfig, spec: ModelSpec, net: DerivedNetwork) -> l
     return [(pop, float(d), spec.rheobase_pA) for pop, d in zip(net.populations, drive) if d < spec.rheobase_pA]
 
 
+def check_neuron_parameters(config: RunConfig, where: str = "[neuron]", nest=None) -> None:
+    """Refuse parameter overrides the neuron model does not have, before anything runs.
+
+    NEST would only complain once the network is being created (after earlier
+    runs of an experiment have already been simulated), with a traceback.
+
+    Parameters
+    ----------
+    config : RunConfig
+    where : str
+        File and table for the message, e.g. ``"quick.toml [variants.adex]"``.
+    nest : module, optional
+        A NEST kernel that already has the model; one is made if not given.
+
+    Raises
+    ------
+    CortexzooError
+        Naming the unknown parameter(s) and listing the model's parameters.
+    """
+    overrides = set(config.neuron["params"])
+    for table in config.neuron["by_population"].values():
+        overrides |= set(table)
+    if not overrides:
+        return
+    spec = get_model(config.neuron["model"])
+    if nest is None:
+        from cortexzoo.models.kernel import ready_kernel
+
+        nest = ready_kernel(install_module=spec.is_nestml)
+    defaults = nest.GetDefaults(spec.nest_model)
+    known = sorted(k for k, v in defaults.items()
+                   if isinstance(v, (int, float, bool)) and not k.startswith("__") and k not in _NOT_PARAMETERS)
+    unknown = sorted(overrides - set(defaults))
+    if unknown:
+        raise CortexzooError(
+            f"{where}: model {spec.name} ({spec.nest_model}) has no parameter(s) {', '.join(map(repr, unknown))}.",
+            f"Its parameters are: {', '.join(known)}.",
+        )
+
+
+# Read-only entries of GetDefaults that are not neuron parameters.
+_NOT_PARAMETERS = {"global_id", "local", "thread", "vp", "model_id", "thread_local_id", "frozen", "element_type",
+                   "archiver_length", "t_spike", "node_uses_wfr", "post_trace", "Ca", "beta_Ca", "tau_Ca",
+                   "tau_minus", "tau_minus_triplet"}
+
+
 def _neuron_params(config: RunConfig, spec: ModelSpec, net: DerivedNetwork, i: int) -> dict:
     pop, cell_type = net.populations[i], net.cell_types[i]
     params = spec.params_for(pop, cell_type)
@@ -142,6 +188,7 @@ def simulate_pd14(config: RunConfig, progress=None) -> SimulationResult:
     resolution = net.pd14["simulation"]["resolution_ms"]
     nest = ready_kernel(threads=sim["threads"], resolution_ms=resolution, seed=sim["seed"],
                         install_module=spec.is_nestml, progress=say)
+    check_neuron_parameters(config, nest=nest)
     say(f"creating {int(net.num_neurons.sum())} {spec.nest_model} neurons in {len(net.populations)} populations")
     receptor_types = nest.GetDefaults(spec.nest_model).get("receptor_types", {})
     receptors = {"E": spec.receptor("exc", receptor_types), "I": spec.receptor("inh", receptor_types)}

@@ -94,16 +94,16 @@ def test_not_toml_is_reported_with_the_position(tmp_path, capsys):
     assert str(path) in err and "not valid TOML" in err and "line 2" in err
 
 
-@pytest.mark.xfail(strict=True, reason="unknown neuron parameters are only caught by NEST during the run "
-                                       "(NESTErrors.UnaccessedDictionaryEntry, exit 1), not on load")
-def test_unknown_neuron_parameter_is_caught_on_load(tmp_path, capsys):
+def test_unknown_neuron_parameter_is_refused_before_any_run(tmp_path, capsys):
+    """A misspelt parameter of the last variant stops `run` before the first simulation starts."""
     path, results = _write(tmp_path, "unknown_param",
                            '[variants.x]\nmodel = "iaf_psc_exp"\nparams = { V_thresh = "-52 mV" }\n')
-    # Loading alone must reject it; never start a simulation here.
-    from cortexzoo.errors import CortexzooError
-
-    with pytest.raises(CortexzooError, match="V_thresh"):
-        load_experiment(path)
+    code = main(["--quiet", "run", str(path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    for word in (str(path), "[variants.x]", "'V_thresh'", "V_th"):
+        assert word in err, word
+    assert not list(results.glob("*/runs/*")), "nothing may be simulated"
 
 
 @pytest.mark.parametrize("name", ["quick", "full_scale"])

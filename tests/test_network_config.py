@@ -48,13 +48,15 @@ def test_psc_for_015_mV_is_87_8_pA():
 
 
 def test_derived_parameters_follow_pd14():
-    full = derive(parse_run_config({"neuron": {"model": "iaf_psc_exp"}}).network)
+    full = derive(parse_run_config({"network": {"N_scaling": 1.0, "K_scaling": 1.0},
+                                    "neuron": {"model": "iaf_psc_exp"}}).network)
     assert full.num_neurons.sum() == 77169
     assert 2.98e8 < full.num_synapses.sum() < 3.0e8
     w = full.weight_mean_pA
     assert w[0, 2] == pytest.approx(2 * w[0, 0])  # doubled L4E -> L2/3E
     assert w[0, 1] == pytest.approx(-4 * w[0, 0])  # g = -4
-    dc = derive(parse_run_config({"network": {"background": "dc"}, "neuron": {"model": "iaf_psc_exp"}}).network)
+    dc = derive(parse_run_config({"network": {"background": "dc", "N_scaling": 1.0, "K_scaling": 1.0},
+                                  "neuron": {"model": "iaf_psc_exp"}}).network)
     assert dc.dc_pA[0] == pytest.approx(8.0 * 1600 * 87.81 * 0.5e-3, rel=1e-3)
 
 
@@ -144,3 +146,17 @@ def test_killed_run_leaves_nothing_that_looks_complete(tmp_path):
     assert rerun.returncode == 0, rerun.stderr
     assert is_complete(out)
     assert not list(tmp_path.glob(".run.partial-*")), "stale partial directories are cleaned up"
+
+
+def test_default_scale_is_small():
+    """A config without [network] must not start a 15 GB full-scale run."""
+    net = parse_run_config({"neuron": {"model": "iaf_psc_exp"}}).network
+    assert net["N_scaling"] < 1 and net["K_scaling"] < 1
+
+
+def test_unknown_neuron_parameter_is_refused_before_running(tmp_path):
+    config = write_config(tmp_path, extra_neuron="[neuron.params]\nV_thresh = '-52 mV'")
+    proc = simulate(config, tmp_path / "out")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "'V_thresh'" in proc.stderr and "V_th" in proc.stderr
+    assert not (tmp_path / "out").exists()
