@@ -563,7 +563,8 @@ def run_calibration(out_dir: Path, models=None, write: bool = True, catalogue_pa
         entry["psc_per_reference_psc"] = round(target_psp / ref["psp_mV"], 3)
         entry["psp_mV"] = ref["psp_mV"]
         results[name] = entry
-    reference = {"rates": lif_final[: len(FINAL_CURRENTS_PA)], "psp_mV": target_psp}
+    reference = {"rates": lif_final[: len(FINAL_CURRENTS_PA)], "psp_mV": target_psp,
+                 "rheobase_pA": rheobase(final, lif_final)}
     _plot(out_dir / "fI_curves.png", reference, results)
     _table(out_dir / "calibration.csv", reference, results)
     if write:
@@ -703,13 +704,15 @@ def _inline(d: dict) -> str:
 
 
 def _table(path: Path, reference: dict, results: dict) -> None:
-    rows = ["model,cell_type,fitted_parameters,input_scale,residual_Hz,rheobase_pA,psc_per_reference_psc,psp_mV"]
-    rows.append(f"iaf_psc_exp,all,,1,0.000,{TARGET_RHEOBASE_PA:.1f},1,{reference['psp_mV']:.4f}")
+    rows = ["model,cell_type,fitted_parameters,input_scale,residual_Hz,rheobase_pA,psc_per_reference_psc,psp_mV,"
+            "at_edge"]
+    rows.append(f"iaf_psc_exp,all,,1,0.000,{reference['rheobase_pA']:.1f},1,{reference['psp_mV']:.4f},")
     for name, entry in results.items():
         for cell_type, fit in entry["types"].items():
             free = " ".join(f"{k}={v:.5g}" for k, v in fit["free"].items())
             rows.append(f"{name},{cell_type or 'all'},{free},{fit['scale']:.5g},{fit['residual_Hz']:.3f},"
-                        f"{fit['rheobase_pA']:.1f},{entry['psc_per_reference_psc']:.5g},{fit['psp_mV']:.4f}")
+                        f"{fit['rheobase_pA']:.1f},{entry['psc_per_reference_psc']:.5g},{fit['psp_mV']:.4f},"
+                        f"{' '.join(fit['at_edge'])}")
     path.write_text("\n".join(rows) + "\n")
 
 

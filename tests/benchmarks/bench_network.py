@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -74,7 +75,10 @@ def run_worker(kind: str, args, seed: int) -> dict:
            "--scale", str(args.scale), "--background", args.background, "--threads", str(args.threads),
            "--t-presim", str(args.t_presim), "--t-sim", str(args.t_sim), "--model", args.model]
     print(f"# running {kind} (seed {seed}) ...", flush=True)
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL if args.quiet else None)
+    # Both implementations get the same OpenMP wait policy (ours defaults to passive).
+    env = {**os.environ, "OMP_WAIT_POLICY": args.omp_wait_policy}
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL if args.quiet else None,
+                   env=env)
     data = json.loads(Path(path).read_text())
     Path(path).unlink()
     return data
@@ -101,6 +105,8 @@ def main(argv=None) -> int:
     p.add_argument("--model", default="iaf_psc_exp", help="our neuron model (catalogue name)")
     p.add_argument("--parity", action="store_true", help="also run the package with seed+1 for the KS null")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--omp-wait-policy", default="PASSIVE", choices=("PASSIVE", "ACTIVE"),
+                   help="OMP_WAIT_POLICY for both implementations (default PASSIVE, as cortexzoo sets it)")
     p.add_argument("--worker", choices=("ours", "theirs"), help=argparse.SUPPRESS)
     p.add_argument("--json", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -123,7 +129,8 @@ def main(argv=None) -> int:
         ("real-time factor", ours["timings_s"]["sim"] / (args.t_sim / 1000), theirs["timings_s"]["sim"] / (args.t_sim / 1000)),
         ("peak memory MB", ours["peak_memory_mb"], theirs["peak_memory_mb"]),
     ]
-    print(f"\nPD14 scale {args.scale}, {args.background} background, {args.threads} threads, seed {args.seed}, "
+    print(f"\nPD14 scale {args.scale}, {args.background} background, {args.threads} threads "
+          f"(OMP_WAIT_POLICY={args.omp_wait_policy}), seed {args.seed}, "
           f"T_sim {args.t_sim:.0f} ms, our model {args.model}")
     print(f"{'measure':34s} {'ours':>10s} {'theirs':>10s} {'ours/theirs':>12s}")
     for name, a, b in rows:
