@@ -144,7 +144,7 @@ def psd_overlays(stats, populations, references, path):
 
 
 def heatmap(table, path, title):
-    """Models x (population, statistic) heatmap of multiples of natural variability, annotated.
+    """Multiples of natural variability: one panel per model, statistics x populations, annotated.
 
     Parameters
     ----------
@@ -153,19 +153,37 @@ def heatmap(table, path, title):
     path : pathlib.Path
     title : str
     """
+    pops = list(dict.fromkeys(p for p, _ in table.columns))
+    stats = list(dict.fromkeys(s for _, s in table.columns))
     values = table.to_numpy(dtype=float)
-    fig, ax = plt.subplots(figsize=(max(6, 0.42 * values.shape[1] + 2), 1.0 + 0.45 * values.shape[0]))
     positive = values[np.isfinite(values) & (values > 0)]
     lo = min(positive.min(), 0.1) if positive.size else 0.1
     hi = max(positive.max(), 10.0) if positive.size else 10.0
-    shown = np.where(np.isfinite(values), np.clip(values, lo, hi), hi)
-    im = ax.imshow(shown, cmap="RdYlGn_r", norm=LogNorm(lo, hi), aspect="auto")
-    for (i, j), v in np.ndenumerate(values):
-        ax.text(j, i, "inf" if np.isinf(v) else ("" if np.isnan(v) else f"{v:.2g}"), ha="center", va="center", fontsize=6)
-    ax.set_yticks(range(values.shape[0]), table.index, fontsize=7)
-    ax.set_xticks(range(values.shape[1]), [f"{p} {s}" for p, s in table.columns], rotation=90, fontsize=6)
-    ax.set_title(title, fontsize=9)
-    fig.colorbar(im, ax=ax, fraction=0.03)
+    n = len(table.index)
+    ncols = min(n, 3)
+    nrows = int(np.ceil(n / ncols))
+    # A panel per model keeps 8 x 7 readable cells instead of one strip of 56.
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols + 1.2, 3.0 * nrows + 0.8), squeeze=False)
+    norm = LogNorm(lo, hi)
+    im = None
+    for k, ax in enumerate(axes.flat):
+        if k >= n:
+            ax.axis("off")
+            continue
+        row = table.iloc[k]
+        grid = np.array([[row.get((p, s), np.nan) for p in pops] for s in stats], dtype=float)
+        shown = np.where(np.isfinite(grid), np.clip(grid, lo, hi), hi)
+        shown = np.where(np.isnan(grid), np.nan, shown)
+        im = ax.imshow(shown, cmap="RdYlGn_r", norm=norm, aspect="auto")
+        for (i, j), v in np.ndenumerate(grid):
+            ax.text(j, i, "inf" if np.isinf(v) else ("" if np.isnan(v) else f"{v:.2g}"), ha="center", va="center",
+                    fontsize=7)
+        ax.set_xticks(range(len(pops)), pops, rotation=45, fontsize=7)
+        ax.set_yticks(range(len(stats)), stats, fontsize=7)
+        ax.set_title(str(table.index[k]), fontsize=9)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
+    if im is not None:
+        fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.02, pad=0.02)
+    fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -151,8 +151,9 @@ def write_report(experiment_dir, calibration_figure: Path | None = None) -> dict
     body += ["<h2>Score table</h2>", table.to_html(float_format=lambda x: f"{x:.2f}", border=0, classes="scores"),
              "<h2>What differs</h2><ul>"]
     for model, items in differs.items():
-        text = ("; ".join(f"{p} {s} ({m:.1f}&times;)" for p, s, m in items) if items
-                else "within natural variability on every primary statistic")
+        more = f" and {len(items) - 8} more (see the heatmap)" if len(items) > 8 else ""
+        text = ("outside natural variability for " + "; ".join(f"{p} {s} ({m:.1f}&times;)" for p, s, m in items[:8])
+                + more if items else "within natural variability on every primary statistic")
         body.append(f"<li><b>{html.escape(model)}</b>: {text}</li>")
     body.append("</ul><h2>Figures</h2>")
     for name, caption in VALIDATION_FIGURES:
