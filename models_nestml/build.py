@@ -8,6 +8,12 @@ rebuilds nothing.
 The PyPI wheel of NEST ships a ``nest-config`` that prints the paths of the
 machine it was built on, so we write a working one into the cache and hand
 NESTML its prefix through ``codegen_opts={"nest_path": ...}``.
+
+Two changes make the generated neurons as cheap as NEST's built-ins (issue 4,
+measured with callgrind; see :data:`TEMPLATE_PATCHES`): the module is compiled
+with ``-DNDEBUG`` like NEST itself, and NESTML's neuron template is patched at
+build time so that a model without ``onReceive`` blocks no longer fills a
+second "spike received" ring buffer for every incoming spike.
 """
 
 from __future__ import annotations
@@ -32,11 +38,57 @@ MODULE_NAME = "cortexzoomodule"
 SOURCE_DIR = Path(__file__).resolve().parent
 
 # Bump when the way we build changes, so old cache entries are not reused.
-BUILD_RECIPE_VERSION = "1"
+BUILD_RECIPE_VERSION = "2"
 
 # The wheel is built with the old C++ ABI; a module built without this flag
-# does not load.
-NEST_CFLAGS = "-std=c++20 -O3 -fopenmp -D_GLIBCXX_USE_CXX11_ABI=0"
+# does not load. -DNDEBUG as in NEST's own release build: without it every
+# RingBuffer access in the generated code runs NEST's bounds asserts (about 25%
+# of the instructions of a NESTML neuron's update()).
+NEST_CFLAGS = "-DNDEBUG -std=c++20 -O3 -fopenmp -D_GLIBCXX_USE_CXX11_ABI=0"
+
+# NESTML's point-neuron templates, relative to the installed pynestml package.
+NESTML_TEMPLATE_DIR = Path("codegeneration") / "resources_nest" / "point_neuron"
+
+# Build-time edits of NESTML's installed templates: (file, exact text, replacement, why).
+# The template files themselves are not copied into this repository; each
+# build copies them from the installed NESTML into its private work folder and
+# applies these edits. Every text must occur exactly once, so a NESTML upgrade
+# that changes the template fails loudly instead of building something else.
+# NESTML fills two ring buffers per spike port: the weights and a "received"
+# flag that only ``onReceive`` blocks read. For a model that adds its spikes in
+# the update block, the flag buffer costs a second ring-buffer write per
+# incoming spike (a cache miss each, about as many as all of NEST's
+# iaf_psc_exp::handle) and a read per step; the edits skip it when the model
+# has no onReceive block, and compute the delivery slot once per event.
+TEMPLATE_PATCHES = (
+    (
+        "common/NeuronClass.jinja2",
+        "      get_spike_input_received_grid_sum_()[i] = get_spike_input_received_()[i].get_value(lag);\n",
+        "{%- if neuron.get_on_receive_blocks() %}\n"
+        "      get_spike_input_received_grid_sum_()[i] = get_spike_input_received_()[i].get_value(lag);\n"
+        "{%- endif %}\n",
+        "read the 'received' flags only for models with onReceive blocks",
+    ),
+    (
+        "common/NeuronClass.jinja2",
+        """  B_.spike_inputs_[ nestml_buffer_idx - MIN_SPIKE_RECEPTOR ].add_value(
+    e.get_rel_delivery_steps( nest::kernel().simulation_manager.get_slice_origin() ),
+    weight * e.get_multiplicity() );
+  B_.spike_input_received_[ nestml_buffer_idx - MIN_SPIKE_RECEPTOR ].add_value(
+    e.get_rel_delivery_steps( nest::kernel().simulation_manager.get_slice_origin() ),
+    1. );
+""",
+        """  // cortexzoo template patch: one delivery-slot computation per event, and the
+  // "received" flag only for models whose onReceive blocks read it.
+  const long rel_steps = e.get_rel_delivery_steps( nest::kernel().simulation_manager.get_slice_origin() );
+  B_.spike_inputs_[ nestml_buffer_idx - MIN_SPIKE_RECEPTOR ].add_value( rel_steps, weight * e.get_multiplicity() );
+{%- if neuron.get_on_receive_blocks() %}
+  B_.spike_input_received_[ nestml_buffer_idx - MIN_SPIKE_RECEPTOR ].add_value( rel_steps, 1. );
+{%- endif %}
+""",
+        "write the 'received' flag only for models with onReceive blocks",
+    ),
+)
 
 # Headers the generated code and NEST's own headers include, with the Debian
 # package that provides each.
@@ -150,6 +202,7 @@ def cache_key(sources: list[Path], codegen_opts: dict | None = None) -> str:
     h.update(json.dumps(tool_versions(), sort_keys=True).encode())
     h.update(json.dumps(codegen_opts or {}, sort_keys=True).encode())
     h.update(NEST_CFLAGS.encode())
+    h.update(json.dumps(TEMPLATE_PATCHES).encode())
     return h.hexdigest()[:16]
 
 
@@ -259,6 +312,67 @@ def check_headers(headers: dict | None = None) -> None:
         )
 
 
+def nestml_template_dir() -> Path:
+    """Locate NESTML's installed NEST point-neuron templates without importing NESTML.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("pynestml")
+    if spec is None or not spec.submodule_search_locations:
+        raise CortexzooError(
+            "NESTML (pynestml) is not installed in this Python environment.",
+            "Install the pinned version: `pip install nestml==9.0.0` (or run `make install`).",
+        )
+    return Path(list(spec.submodule_search_locations)[0]) / NESTML_TEMPLATE_DIR
+
+
+def patched_templates(dest: Path, patches=TEMPLATE_PATCHES) -> dict:
+    """Copy NESTML's point-neuron templates to ``dest`` and apply ``patches``.
+
+    Parameters
+    ----------
+    dest : pathlib.Path
+        New folder for the patched copy (inside the private build folder).
+    patches : sequence of tuple
+        ``(file, old, new, why)`` entries; see :data:`TEMPLATE_PATCHES`.
+
+    Returns
+    -------
+    dict
+        The ``templates`` code-generator option that points NESTML at ``dest``.
+
+    Raises
+    ------
+    CortexzooError
+        When a patch's text is not found exactly once (another NESTML version).
+    """
+    shutil.copytree(nestml_template_dir(), dest)
+    for rel, old, new, why in patches:
+        path = dest / rel
+        text = path.read_text()
+        if text.count(old) != 1:
+            raise CortexzooError(
+                f"The NESTML template {rel} does not match cortexzoo's build-time patch ({why}); "
+                f"installed NESTML is {tool_versions()['nestml']}.",
+                "Install the pinned NESTML (`pip install nestml==9.0.0`), or update TEMPLATE_PATCHES "
+                "in models_nestml/build.py for the new template.",
+            )
+        path.write_text(text.replace(old, new))
+    # NESTML's own defaults, with the root moved to the patched copy.
+    return {
+        "path": str(dest),
+        "model_templates": {
+            "neuron": ["@NEURON_NAME@.cpp.jinja2", "@NEURON_NAME@.h.jinja2"],
+            "synapse": ["@SYNAPSE_NAME@.h.jinja2"],
+        },
+        "module_templates": ["setup"],
+    }
+
+
 def _nestml_errors(sources: list[Path]) -> list[str]:
     """Collect NESTML's logged errors as 'file:line:col: message' strings."""
     from pynestml.utils.logger import Logger, LoggingLevel
@@ -293,6 +407,8 @@ def _compile(sources: list[Path], workdir: Path, codegen_opts: dict, verbose: bo
     write_nest_config(prefix)
     install = workdir / "install"
     opts = {"nest_path": str(prefix), **codegen_opts}
+    if "templates" not in opts:  # a caller's own templates are used as they are
+        opts["templates"] = patched_templates(workdir / "templates")
     log = workdir / "build.log"
     try:
         # NESTML and make write a lot; keep it in a log and show it on failure.
