@@ -17,11 +17,8 @@ def import_nest():
         The ``nest`` package.
     """
     os.environ.setdefault("PYNEST_QUIET", "1")
-    # NEST's OpenMP threads meet at a barrier every time step. Spinning there
-    # (the OpenMP default) makes 2-thread runs 2-7x slower as soon as anything
-    # else uses the cores; sleeping costs little on an idle machine. Must be set
-    # before libgomp loads, i.e. before the first `import nest`.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # OMP_WAIT_POLICY is left to the user: PASSIVE made 2-thread runs ~2x faster
+    # on a busy machine but ~2.4x slower at full scale on an idle one (README).
     import nest
 
     with warnings.catch_warnings():

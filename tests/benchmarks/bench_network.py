@@ -75,8 +75,10 @@ def run_worker(kind: str, args, seed: int) -> dict:
            "--scale", str(args.scale), "--background", args.background, "--threads", str(args.threads),
            "--t-presim", str(args.t_presim), "--t-sim", str(args.t_sim), "--model", args.model]
     print(f"# running {kind} (seed {seed}) ...", flush=True)
-    # Both implementations get the same OpenMP wait policy (ours defaults to passive).
-    env = {**os.environ, "OMP_WAIT_POLICY": args.omp_wait_policy}
+    # Both implementations get the same OpenMP wait policy.
+    env = dict(os.environ)
+    if args.omp_wait_policy != "default":
+        env["OMP_WAIT_POLICY"] = args.omp_wait_policy
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL if args.quiet else None,
                    env=env)
     data = json.loads(Path(path).read_text())
@@ -105,8 +107,8 @@ def main(argv=None) -> int:
     p.add_argument("--model", default="iaf_psc_exp", help="our neuron model (catalogue name)")
     p.add_argument("--parity", action="store_true", help="also run the package with seed+1 for the KS null")
     p.add_argument("--quiet", action="store_true")
-    p.add_argument("--omp-wait-policy", default="PASSIVE", choices=("PASSIVE", "ACTIVE"),
-                   help="OMP_WAIT_POLICY for both implementations (default PASSIVE, as cortexzoo sets it)")
+    p.add_argument("--omp-wait-policy", default="default", choices=("default", "PASSIVE", "ACTIVE"),
+                   help="OMP_WAIT_POLICY for both implementations (default: as in the environment)")
     p.add_argument("--worker", choices=("ours", "theirs"), help=argparse.SUPPRESS)
     p.add_argument("--json", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
