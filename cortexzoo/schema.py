@@ -5,7 +5,9 @@ Every failure names the file, the key, what was found and what is allowed.
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from cortexzoo.errors import CortexzooError
@@ -114,3 +116,27 @@ def check_table(table: dict, fields: dict, where: str) -> dict:
                 raise CortexzooError(f"{name} = {value!r}: {problem}", f"{key}: {field.help}")
         out[key] = value
     return out
+
+
+def read_toml(path, what: str = "Config file") -> dict:
+    """Read a TOML file; a missing file or a syntax error becomes a :class:`CortexzooError`.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+    what : str
+        How to name the file in the message, e.g. ``"Settings file"``.
+
+    Returns
+    -------
+    dict
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except (FileNotFoundError, IsADirectoryError):
+        raise CortexzooError(f"{what} {path} does not exist.", "Check the path.") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CortexzooError(f"{path}: not valid TOML ({exc}).", "Fix the TOML syntax at the position given.") from None

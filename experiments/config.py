@@ -10,13 +10,12 @@ and variants always run at the same scale.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from cortexzoo.errors import CortexzooError
 from cortexzoo.network.params import NETWORK_FIELDS, SIMULATION_FIELDS, RunConfig, parse_run_config
-from cortexzoo.schema import REQUIRED, Field, check_table
+from cortexzoo.schema import REQUIRED, Field, check_table, read_toml
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parent
 
@@ -173,10 +172,7 @@ def load_experiment(path) -> Experiment:
         Naming the file, the table, the key and the allowed values.
     """
     path = resolve_config_path(path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise CortexzooError(f"{path}: not valid TOML ({exc}).", "Fix the TOML syntax at the position given.")
+    raw = read_toml(path, "Experiment config")
     allowed = [*TABLES, "variants"]
     unknown = [k for k in raw if k not in allowed]
     if unknown:

@@ -8,12 +8,12 @@ own parameters.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cortexzoo.errors import CortexzooError
 from cortexzoo.models.units import to_nest
+from cortexzoo.schema import read_toml
 
 CATALOGUE_PATH = Path(__file__).resolve().parent / "catalogue.toml"
 
@@ -224,10 +224,7 @@ def load_catalogue(path: Path | None = None) -> dict:
         Catalogue name -> :class:`ModelSpec`.
     """
     path = Path(path or CATALOGUE_PATH)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise CortexzooError(f"{path}: not valid TOML ({exc}).", "Fix the TOML syntax at the position given.")
+    raw = read_toml(path, "Model catalogue")
     return {name: _parse_entry(name, entry, path) for name, entry in raw.get("models", {}).items()}
 
 

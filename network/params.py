@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from cortexzoo.errors import CortexzooError
-from cortexzoo.schema import REQUIRED, Field, check_table
+from cortexzoo.schema import REQUIRED, Field, check_table, read_toml
 
 PD14_PATH = Path(__file__).resolve().parent / "pd14.toml"
 
@@ -33,7 +32,7 @@ def load_pd14(path: Path | None = None) -> dict:
     -------
     dict
     """
-    return tomllib.loads(Path(path or PD14_PATH).read_text())
+    return read_toml(path or PD14_PATH, "PD14 parameter file")
 
 
 POPULATIONS = tuple(load_pd14()["populations"])
@@ -163,14 +162,7 @@ def load_run_config(path) -> RunConfig:
     -------
     RunConfig
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CortexzooError(f"Config file {path} does not exist.", "Check the path.")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise CortexzooError(f"{path}: not valid TOML ({exc}).", "Fix the TOML syntax at the position given.")
-    return parse_run_config(raw, where=str(path))
+    return parse_run_config(read_toml(path, "Config file"), where=str(path))
 
 
 def psc_over_psp(C_m_pF, tau_m_ms, tau_syn_ms):

@@ -7,10 +7,10 @@ keys are errors so that a typo never silently falls back to a default.
 from __future__ import annotations
 
 import copy
-import tomllib
 from pathlib import Path
 
 from cortexzoo.errors import CortexzooError
+from cortexzoo.schema import read_toml
 
 DEFAULTS_PATH = Path(__file__).resolve().parent / "defaults.toml"
 
@@ -21,16 +21,6 @@ SCORE_KINDS = {
     "synchrony": ("relative_difference",),
     "psd": ("log_psd_rms", "peak_shift_hz"),
 }
-
-
-def _read_toml(path) -> dict:
-    path = Path(path)
-    try:
-        return tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise CortexzooError(f"Settings file {path} does not exist.", "Check the path.") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise CortexzooError(f"Settings file {path} is not valid TOML ({exc}).", "Fix the syntax.") from None
 
 
 def _merge(base: dict, override: dict, where: str) -> None:
@@ -71,10 +61,10 @@ def load_settings(overrides=None) -> dict:
     CortexzooError
         For unknown keys or values out of range.
     """
-    settings = _read_toml(DEFAULTS_PATH)
+    settings = read_toml(DEFAULTS_PATH, "Settings file")
     if overrides is not None:
         if not isinstance(overrides, dict):
-            overrides = _read_toml(overrides)
+            overrides = read_toml(overrides, "Settings file")
         _merge(settings, copy.deepcopy(overrides), "")
     check_settings(settings)
     return settings
