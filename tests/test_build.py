@@ -128,3 +128,24 @@ def test_catalogue_entries_are_usable(nest_kernel):
             assert node.get("model") == spec.nest_model
         types = defaults.get("receptor_types", {})
         assert spec.receptor("exc", types) >= 0 and spec.receptor("inh", types) >= 0
+
+
+def test_template_patches_match_the_installed_nestml(tmp_path):
+    """Every build-time template edit finds its text exactly once, and the edits are in the copy."""
+    from cortexzoo.models.build import TEMPLATE_PATCHES, patched_templates
+
+    opts = patched_templates(tmp_path / "templates")
+    header = (tmp_path / "templates" / "common" / "NeuronHeader.jinja2").read_text()
+    assert "class InputRing" in header and opts["path"] == str(tmp_path / "templates")
+    for rel, _old, new, _why in TEMPLATE_PATCHES:
+        assert new in (tmp_path / "templates" / rel).read_text()
+
+
+def test_template_patch_mismatch_is_a_clear_error(tmp_path):
+    """A NESTML whose templates changed fails loudly, naming the template and the fix."""
+    from cortexzoo.models.build import patched_templates
+
+    bogus = (("common/NeuronClass.jinja2", "text that is not in the template", "x", "a test patch"),)
+    with pytest.raises(CortexzooError) as err:
+        patched_templates(tmp_path / "templates", patches=bogus)
+    assert "NeuronClass.jinja2" in str(err.value) and "nestml==9.0.0" in str(err.value)

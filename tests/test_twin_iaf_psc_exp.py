@@ -82,3 +82,55 @@ def test_twins_independent_of_seed(nest_kernel, seed):
     ref, cz = run_twins(nest_kernel, rate_exc_hz=12000.0, rate_inh_hz=1500.0, w_exc_pA=87.8, w_inh_pA=-351.2,
                         dc_times=[1000.0], dc_values=[200.0], t_sim_ms=3000.0)
     assert_twins(ref, cz, min_spikes=5)
+
+
+def test_shared_input_ring_across_delays_and_simulate_calls(nest_kernel):
+    """Inputs on both ports and the current at many delays, simulated in pieces.
+
+    cortexzoo's build keeps all inputs of a NESTML neuron in one slot-major ring
+    (models_nestml/cpp/cortexzoo_input_ring.h). Spikes with delays from 0.1 to
+    9.7 ms land in different slots of the same ring, and the run is split into
+    Simulate calls of odd lengths, so spikes are in flight whenever the ring is
+    re-prepared (it must keep them). The NESTML LIF must stay identical to the
+    built-in.
+    """
+    ref_spec, cz_spec = get_model("iaf_psc_exp"), get_model("iaf_psc_exp_nestml")
+    nodes, recorders = {}, {}
+    for spec in (ref_spec, cz_spec):
+        params = {**spec.params_for(), spec.role("tau_syn_exc"): 0.5, spec.role("tau_syn_inh"): 0.5}
+        params[spec.role("membrane_potential")] = params["E_L"]
+        nodes[spec.name] = (spec, nest_kernel.Create(spec.nest_model, params=params))
+    exc = nest_kernel.Create("poisson_generator", params={"rate": 6000.0})
+    inh = nest_kernel.Create("poisson_generator", params={"rate": 1500.0})
+    parrots = nest_kernel.Create("parrot_neuron", 2)
+    nest_kernel.Connect(exc, parrots[0])
+    nest_kernel.Connect(inh, parrots[1])
+    noise = nest_kernel.Create("step_current_generator", params={
+        "amplitude_times": list(np.arange(1.0, 2000.0, 5.0)),
+        "amplitude_values": list(np.random.default_rng(3).normal(150.0, 150.0, 400))})
+
+    def wire(delays):
+        for spec, node in nodes.values():
+            types = nest_kernel.GetDefaults(spec.nest_model).get("receptor_types", {})
+            for d in delays:
+                nest_kernel.Connect(parrots[0], node, syn_spec={"weight": 60.0, "delay": d,
+                                                                "receptor_type": spec.receptor("exc", types)})
+                nest_kernel.Connect(parrots[1], node, syn_spec={"weight": -120.0, "delay": d,
+                                                                "receptor_type": spec.receptor("inh", types)})
+
+    wire([0.1, 1.5, 4.0, 9.7])
+    for spec, node in nodes.values():
+        nest_kernel.Connect(noise, node)
+        sr = nest_kernel.Create("spike_recorder")
+        mm = nest_kernel.Create("multimeter", params={"record_from": [spec.role("membrane_potential")]})
+        nest_kernel.Connect(node, sr)
+        nest_kernel.Connect(mm, node)
+        recorders[spec.name] = (sr, mm, spec.role("membrane_potential"))
+    for piece in (137.3, 0.1, 862.6, 1000.0):
+        nest_kernel.Simulate(piece)
+
+    (s_ref, v_ref), (s_cz, v_cz) = (
+        (sr.events["times"], mm.events[v]) for sr, mm, v in (recorders["iaf_psc_exp"], recorders["iaf_psc_exp_nestml"]))
+    assert len(s_ref) >= 20 and np.sum(s_ref > 1000.0) >= 10, "the neuron must fire in both runs"
+    np.testing.assert_array_equal(s_cz, s_ref)
+    assert np.max(np.abs(v_cz - v_ref)) <= VOLTAGE_TOLERANCE_MV
