@@ -13,16 +13,27 @@ from cortexzoo.models import get_model
 VOLTAGE_TOLERANCE_MV = 1e-6  # both use exact integration; only round-off may differ
 
 
+def create_twins(nest, t_ref_ms=2.0):
+    """One built-in and one NESTML LIF with PD14 parameters, tau_syn 0.5 ms, V at E_L.
+
+    Returns
+    -------
+    dict
+        Catalogue name -> (ModelSpec, NodeCollection).
+    """
+    neurons = {}
+    for spec in (get_model("iaf_psc_exp"), get_model("iaf_psc_exp_nestml")):
+        params = {**spec.params_for(), "t_ref": t_ref_ms, spec.role("tau_syn_exc"): 0.5,
+                  spec.role("tau_syn_inh"): 0.5}
+        params[spec.role("membrane_potential")] = params["E_L"]
+        neurons[spec.name] = (spec, nest.Create(spec.nest_model, params=params))
+    return neurons
+
+
 def run_twins(nest, rate_exc_hz, rate_inh_hz, w_exc_pA, w_inh_pA, dc_times, dc_values, t_sim_ms=10_000.0,
               t_ref_ms=2.0):
     """Simulate the built-in and the NESTML LIF side by side on identical input."""
-    ref_spec, cz_spec = get_model("iaf_psc_exp"), get_model("iaf_psc_exp_nestml")
-    common = {"t_ref": t_ref_ms}
-    neurons = {}
-    for spec in (ref_spec, cz_spec):
-        params = {**spec.params_for(), **common, spec.role("tau_syn_exc"): 0.5, spec.role("tau_syn_inh"): 0.5}
-        params[spec.role("membrane_potential")] = params["E_L"]
-        neurons[spec.name] = (spec, nest.Create(spec.nest_model, params=params))
+    neurons = create_twins(nest, t_ref_ms)
 
     exc_src = nest.Create("poisson_generator", params={"rate": rate_exc_hz})
     inh_src = nest.Create("poisson_generator", params={"rate": rate_inh_hz})
@@ -94,12 +105,7 @@ def test_shared_input_ring_across_delays_and_simulate_calls(nest_kernel):
     re-prepared (it must keep them). The NESTML LIF must stay identical to the
     built-in.
     """
-    ref_spec, cz_spec = get_model("iaf_psc_exp"), get_model("iaf_psc_exp_nestml")
-    nodes, recorders = {}, {}
-    for spec in (ref_spec, cz_spec):
-        params = {**spec.params_for(), spec.role("tau_syn_exc"): 0.5, spec.role("tau_syn_inh"): 0.5}
-        params[spec.role("membrane_potential")] = params["E_L"]
-        nodes[spec.name] = (spec, nest_kernel.Create(spec.nest_model, params=params))
+    nodes, recorders = create_twins(nest_kernel), {}
     exc = nest_kernel.Create("poisson_generator", params={"rate": 6000.0})
     inh = nest_kernel.Create("poisson_generator", params={"rate": 1500.0})
     parrots = nest_kernel.Create("parrot_neuron", 2)
