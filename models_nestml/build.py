@@ -13,8 +13,8 @@ Three changes make the generated neurons about as cheap as NEST's built-ins
 (issue 4, measured with callgrind's cache simulation; see
 :data:`TEMPLATE_PATCHES`): the module is compiled with ``-DNDEBUG`` like NEST
 itself; NESTML's neuron template is patched at build time so that a model
-without ``onReceive`` blocks no longer fills a second "spike received" ring
-buffer for every incoming spike; and all spike and current inputs of a neuron
+without ``onReceive`` blocks neither allocates nor fills a second "spike
+received" ring buffer per port; and all spike and current inputs of a neuron
 share one slot-major ring held in the neuron object
 (``cpp/cortexzoo_input_ring.h``), as NEST's ``MultiChannelInputBuffer`` does,
 instead of one heap-allocated ring buffer per port.
@@ -63,7 +63,11 @@ NESTML_TEMPLATE_DIR = Path("codegeneration") / "resources_nest" / "point_neuron"
 # the update block, the flag buffer costs a second ring-buffer write per
 # incoming spike (a cache miss each, about as many as all of NEST's
 # iaf_psc_exp::handle) and a read per step; the edits skip it when the model
-# has no onReceive block, and compute the delivery slot once per event.
+# has no onReceive block, and compute the delivery slot once per event. Such
+# a model does not even allocate the flag buffers: left in place, they sat on
+# the heap between the input rings of successive neurons and kept the wall
+# time at 1.15-1.2x NEST's, though callgrind counted equal instructions and
+# misses (it models neither TLB nor prefetcher); without them 0.9-1.0x.
 # The remaining edits swap NESTML's std::vector< nest::RingBuffer > (one ring
 # per port, behind two pointers) for the shared ring of
 # cpp/cortexzoo_input_ring.h: for 10,000 LIF neurons under Poisson input this
@@ -127,6 +131,18 @@ TEMPLATE_PATCHES = (
 """,
         "write the 'received' flag only for models with onReceive blocks",
     ),
+    (
+        "common/NeuronClass.jinja2",
+        """  B_.spike_input_received_.resize(NUM_SPIKE_RECEPTORS);
+  B_.spike_input_received_grid_sum_.resize(NUM_SPIKE_RECEPTORS);
+""",
+        """{%- if neuron.get_on_receive_blocks() %}
+  B_.spike_input_received_.resize(NUM_SPIKE_RECEPTORS);
+  B_.spike_input_received_grid_sum_.resize(NUM_SPIKE_RECEPTORS);
+{%- endif %}
+""",
+        "allocate the 'received' flag buffers only for models with onReceive blocks",
+    ),
     *(
         (
             "common/NeuronClass.jinja2",
@@ -148,15 +164,18 @@ TEMPLATE_PATCHES = (
 {%- if neuron.get_spike_input_ports()|length > 0 %}
   , spike_inputs_( NUM_SPIKE_RECEPTORS )
   , spike_inputs_grid_sum_( NUM_SPIKE_RECEPTORS )
+{%-   if neuron.get_on_receive_blocks() %}
   , spike_input_received_( std::vector< nest::RingBuffer >( NUM_SPIKE_RECEPTORS ) )
   , spike_input_received_grid_sum_( std::vector< double >( NUM_SPIKE_RECEPTORS ) )
+{%-   endif %}
 {%- endif %}
 {%- if has_continuous_input %}
   , continuous_inputs_( &spike_inputs_, NUM_SPIKE_RECEPTORS, NUM_CONTINUOUS_INPUT_PORTS )
   , continuous_inputs_grid_sum_( NUM_CONTINUOUS_INPUT_PORTS )
 {%- endif %}
 """,
-            "spike and continuous inputs share one slot-major ring (cortexzoo_input_ring.h)",
+            "spike and continuous inputs share one slot-major ring (cortexzoo_input_ring.h); no "
+            "'received' flag buffers for models without onReceive blocks",
         )
         for head in ("{{ neuronName }}::Buffers_::Buffers_({{ neuronName }} &n):",
                      "{{ neuronName }}::Buffers_::Buffers_(const Buffers_ &, {{ neuronName }} &n):")

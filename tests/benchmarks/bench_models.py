@@ -27,9 +27,13 @@ machine's sizes (``--D1=32768,8,64 --LL=1048576,8,64`` for L2, or
 Measured (issue 4, 10,000 LIFs, 30 ms): after the shared input ring
 (models_nestml/cpp/cortexzoo_input_ring.h) the NESTML LIF executes 1.03x the
 instructions of iaf_psc_exp, with 0.97x its D1 misses, 0.99x its L2 misses,
-1.03x its L3 misses and the same branch mispredictions. Its wall time is still
-1.15x: part of the cost is something the simulator does not model, not yet
-found.
+1.03x its L3 misses and the same branch mispredictions, yet its wall time was
+still 1.15-1.2x. The rest was heap layout, which callgrind does not model (no
+TLB, no prefetcher): every neuron still allocated NESTML's two unused
+"received"-flag ring buffers right after its input ring, so the rings of
+successive neurons lay ~1.3 kB apart with dead memory between them. Skipping
+those buffers for models without onReceive blocks brought the wall-time ratio
+to 0.91 (fresh-process A/B, 8 pairs: 0.88 vs 1.18 before).
 """
 
 from __future__ import annotations
