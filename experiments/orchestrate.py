@@ -147,9 +147,8 @@ def run_all(experiment: Experiment, exp_dir: Path, say, only=None) -> dict:
     dict
         ``{"simulated": [...], "cached": [...]}`` lists of run names.
     """
-    from cortexzoo.network.run import run_network
-
     from cortexzoo.network.pd14 import check_neuron_parameters
+    from cortexzoo.network.run import run_network
 
     selected = select_runs(experiment, only)
     todo = pending_runs(experiment, exp_dir, only)

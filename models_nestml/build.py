@@ -10,8 +10,8 @@ machine it was built on, so we write a working one into the cache and hand
 NESTML its prefix through ``codegen_opts={"nest_path": ...}``.
 
 Three changes make the generated neurons about as cheap as NEST's built-ins
-(issue 4, measured with callgrind's cache simulation; see
-:data:`TEMPLATE_PATCHES`): the module is compiled with ``-DNDEBUG`` like NEST
+(issue 4, measured with callgrind's cache simulation and alternating wall-time
+runs, tests/benchmarks/bench_models.py; see :data:`TEMPLATE_PATCHES`): the module is compiled with ``-DNDEBUG`` like NEST
 itself; NESTML's neuron template is patched at build time so that a model
 without ``onReceive`` blocks neither allocates nor fills a second "spike
 received" ring buffer per port; and all spike and current inputs of a neuron

@@ -110,10 +110,10 @@ def check_neuron_parameters(config: RunConfig, where: str = "[neuron]", nest=Non
 
         nest = ready_kernel(install_module=spec.is_nestml)
     defaults = nest.GetDefaults(spec.nest_model)
-    known = sorted(k for k, v in defaults.items()
-                   if isinstance(v, (int, float, bool)) and not k.startswith("__") and k not in _NOT_PARAMETERS)
     unknown = sorted(overrides - set(defaults))
     if unknown:
+        known = sorted(k for k, v in defaults.items()
+                       if isinstance(v, (int, float, bool)) and not k.startswith("__") and k not in _NOT_PARAMETERS)
         raise CortexzooError(
             f"{where}: model {spec.name} ({spec.nest_model}) has no parameter(s) {', '.join(map(repr, unknown))}.",
             f"Its parameters are: {', '.join(known)}.",

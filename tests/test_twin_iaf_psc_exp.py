@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from cortexzoo.models import get_model
+from twin_helpers import noisy_current
 
 VOLTAGE_TOLERANCE_MV = 1e-6  # both use exact integration; only round-off may differ
 
@@ -111,21 +112,15 @@ def test_shared_input_ring_across_delays_and_simulate_calls(nest_kernel):
     parrots = nest_kernel.Create("parrot_neuron", 2)
     nest_kernel.Connect(exc, parrots[0])
     nest_kernel.Connect(inh, parrots[1])
-    noise = nest_kernel.Create("step_current_generator", params={
-        "amplitude_times": list(np.arange(1.0, 2000.0, 5.0)),
-        "amplitude_values": list(np.random.default_rng(3).normal(150.0, 150.0, 400))})
-
-    def wire(delays):
-        for spec, node in nodes.values():
-            types = nest_kernel.GetDefaults(spec.nest_model).get("receptor_types", {})
-            for d in delays:
-                nest_kernel.Connect(parrots[0], node, syn_spec={"weight": 60.0, "delay": d,
-                                                                "receptor_type": spec.receptor("exc", types)})
-                nest_kernel.Connect(parrots[1], node, syn_spec={"weight": -120.0, "delay": d,
-                                                                "receptor_type": spec.receptor("inh", types)})
-
-    wire([0.1, 1.5, 4.0, 9.7])
+    noise = nest_kernel.Create("step_current_generator",
+                               params=noisy_current(150.0, 150.0, seed=3, dt_ms=5.0, t_sim_ms=2000.0))
     for spec, node in nodes.values():
+        types = nest_kernel.GetDefaults(spec.nest_model).get("receptor_types", {})
+        for d in (0.1, 1.5, 4.0, 9.7):
+            nest_kernel.Connect(parrots[0], node, syn_spec={"weight": 60.0, "delay": d,
+                                                            "receptor_type": spec.receptor("exc", types)})
+            nest_kernel.Connect(parrots[1], node, syn_spec={"weight": -120.0, "delay": d,
+                                                            "receptor_type": spec.receptor("inh", types)})
         nest_kernel.Connect(noise, node)
         sr = nest_kernel.Create("spike_recorder")
         mm = nest_kernel.Create("multimeter", params={"record_from": [spec.role("membrane_potential")]})
