@@ -94,8 +94,11 @@ the 1 pA steps.
 Outputs: ``fI_curves.png`` and ``calibration.csv`` in the output folder
 (default ``models_nestml/calibration``) and, unless ``write=False``, the
 fitted parameters, ``rheobase``, ``psc_per_reference_psc`` and a
-``[models.<name>.calibration]`` table in catalogue.toml (only those lines
-change).
+``[models.<name>.calibration]`` table in catalogue.toml. The catalogue is
+written once, after all fits: only those values change (comments and layout
+stay, :mod:`cortexzoo.models.catalogue_edit`), the new file must validate
+before it atomically replaces the old one, and the previous catalogue is
+kept as ``catalogue.toml.bak``.
 
 References: [BG05] Brette & Gerstner (2005) J Neurophysiol 94:3637.
 [K09] Kobayashi et al. (2009) Front Comput Neurosci 3:9. [T18] Teeter et al.
@@ -107,7 +110,6 @@ from __future__ import annotations
 
 import datetime
 import itertools
-import re
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -115,7 +117,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cortexzoo.models.catalogue import CATALOGUE_PATH, load_catalogue
+from cortexzoo.models.catalogue import CATALOGUE_PATH
+from cortexzoo.models.catalogue_edit import format_quantity, update_catalogue_text, write_catalogue_atomically
+from cortexzoo.synapse import psc_over_psp
 
 RESOLUTION_MS = 0.1
 WARMUP_MS = 1000.0
@@ -145,8 +149,6 @@ def reference_psc_pA() -> float:
     -------
     float
     """
-    from cortexzoo.network.params import psc_over_psp
-
     return TARGET_PSP_MV * psc_over_psp(LIF["C_m"], LIF["tau_m"], TAU_SYN_MS)
 
 
@@ -568,139 +570,72 @@ def run_calibration(out_dir: Path, models=None, write: bool = True, catalogue_pa
     _plot(out_dir / "fI_curves.png", reference, results)
     _table(out_dir / "calibration.csv", reference, results)
     if write:
-        _write_catalogue(catalogue_path, results)
-        load_catalogue(catalogue_path)  # the edited catalogue must still validate
+        # only now, with every fit done: one validated, atomic replacement (previous file kept as .bak)
+        text = catalogue_path.read_text()
+        updates = catalogue_updates(results, tomllib.loads(text), datetime.date.today().isoformat())
+        backup = write_catalogue_atomically(catalogue_path, update_catalogue_text(text, updates))
+        say(f"catalogue updated: {catalogue_path} (previous version: {backup})")
     say(f"calibration done in {time.perf_counter() - t0:.0f} s")
     return results
 
 
-def _fmt(value, unit: str) -> str:
-    if isinstance(value, (bool, np.bool_)):
-        return "true" if value else "false"
-    if isinstance(value, (int, np.integer)) and not unit:
-        return str(int(value))
-    text = f"{value:.6g}"
-    return f'"{text} {unit}"' if unit else text
+_METHOD = ("PSP criterion fixes the input mapping (0.15 mV for the 87.8 pA reference PSC); spike-generation "
+           "parameters fitted to the steady-state f-I of iaf_psc_exp PD14 (DC 0-1 nA, rate after 1 s), "
+           "loss = RMS + 2 Hz/pA x |rheobase - 375 pA|; see calibrate.py")
 
 
-def _section_bounds(lines, header):
-    """Index range of a TOML table body; None if the table is absent."""
-    start = None
-    for i, line in enumerate(lines):
-        if line.strip() == f"[{header}]":
-            start = i + 1
-        elif start is not None and line.lstrip().startswith("["):
-            return start, i
-    return (start, len(lines)) if start is not None else None
+def catalogue_updates(results: dict, catalogue: dict, date: str) -> dict:
+    """The catalogue values a calibration writes, for :func:`update_catalogue_text`.
 
-
-def set_toml_values(text: str, header: str, values: dict) -> str:
-    """Set ``key = value`` lines in one TOML table, keeping everything else.
-
-    Missing keys are appended to the table; a missing table is appended
-    after the last table of the same model.
+    Per model: the full parameter set of each fit (not only the fitted
+    values, so the catalogue shows what was calibrated) in ``pd14`` or
+    ``pd14_by_type.<E|I>``, the E cells' ``rheobase`` (the one the DC check
+    needs most), ``weights.psc_per_reference_psc`` and the ``calibration`` table.
 
     Parameters
     ----------
-    text : str
-        The TOML document.
-    header : str
-        Table name, e.g. ``"models.aeif_psc_exp_nestml.pd14"``.
-    values : dict
-        Key -> value already written as TOML (e.g. ``'"250 pF"'``).
+    results : dict
+        As returned by :func:`run_calibration` (models of :data:`MODELS`).
+    catalogue : dict
+        The current catalogue as parsed TOML: per-type parameters that the
+        common ``pd14`` table already holds with the same value stay there.
+    date : str
+        ISO date for ``calibration.date``.
 
     Returns
     -------
-    str
+    dict
+        Dotted table name -> ``{key: value}``.
     """
-    lines = text.split("\n")
-    bounds = _section_bounds(lines, header)
-    if bounds is None:
-        model_prefix = ".".join(header.split(".")[:2])
-        last = max((i for i, line in enumerate(lines)
-                    if line.strip().startswith(f"[{model_prefix}]") or line.strip().startswith(f"[{model_prefix}.")),
-                   default=None)
-        if last is None:
-            insert_at = len(lines)
-        else:
-            b = _section_bounds(lines, lines[last].strip()[1:-1])
-            insert_at = b[1]
-        # keep the next model's leading comment block with that model
-        while insert_at > 0 and (lines[insert_at - 1].strip() == "" or lines[insert_at - 1].startswith("#")):
-            insert_at -= 1
-        lines[insert_at:insert_at] = ["", f"[{header}]", ""]
-        bounds = (insert_at + 2, insert_at + 2)
-    start, end = bounds
-    for key, value in values.items():
-        pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
-        for i in range(start, end):
-            if pattern.match(lines[i]):
-                comment = ""
-                if "#" in lines[i].split("=", 1)[1]:
-                    comment = "  #" + lines[i].split("=", 1)[1].split("#", 1)[1]
-                lines[i] = f"{key} = {value}{comment}"
-                break
-        else:
-            j = end
-            # a trailing comment block belongs to the next table: insert above it
-            while j > start and (lines[j - 1].strip() == "" or lines[j - 1].lstrip().startswith("#")):
-                j -= 1
-            lines.insert(j, f"{key} = {value}")
-            end += 1
-    return "\n".join(lines)
-
-
-_METHOD = ('"PSP criterion fixes the input mapping (0.15 mV for the 87.8 pA reference PSC); spike-generation '
-           'parameters fitted to the steady-state f-I of iaf_psc_exp PD14 (DC 0-1 nA, rate after 1 s), '
-           'loss = RMS + 2 Hz/pA x |rheobase - 375 pA|; see calibrate.py"')
-
-
-def _write_catalogue(path: Path, results: dict) -> None:
-    text = path.read_text()
-    today = datetime.date.today().isoformat()
+    updates = {}
     for name, entry in results.items():
-        cal = MODELS[name]
+        cal, prefix = MODELS[name], f"models.{name}"
+        common = catalogue.get("models", {}).get(name, {}).get("pd14", {})
         residuals, rheobases, psps, fitted = {}, {}, {}, {}
         for cell_type, fit in entry["types"].items():
+            values = {p: format_quantity(v, cal.units.get(p, "")) for p, v in fit["params"].items()
+                      if p not in ("V_m", "U_m")}  # initial state, set by the network
+            if cell_type:  # what the common pd14 table already says (same value and type) is not repeated
+                values = {p: v for p, v in values.items() if not (type(common.get(p)) is type(v) and common[p] == v)}
+            updates[f"{prefix}.pd14" + (f"_by_type.{cell_type}" if cell_type else "")] = values
             key = cell_type or "all"
-            # the full parameter set (not only the fitted values), so the catalogue shows what was calibrated;
-            # for per-type models, parameters already in the common pd14 table with the same value stay there
-            common = tomllib.loads(text)["models"][name].get("pd14", {}) if cell_type else {}
-            values = {p: _fmt(v, cal.units.get(p, "")) for p, v in fit["params"].items()
-                      if p not in ("V_m", "U_m") and not (p in common and _fmt(v, cal.units.get(p, "")).strip('"')
-                                                          == str(common[p]))}
-            header = f"models.{name}.pd14" + (f"_by_type.{cell_type}" if cell_type else "")
-            text = set_toml_values(text, header, values)
-            residuals[key] = round(fit["residual_Hz"], 3)
-            rheobases[key] = round(fit["rheobase_pA"], 1)
-            psps[key] = round(fit["psp_mV"], 4)
+            residuals[key] = round(float(fit["residual_Hz"]), 3)
+            rheobases[key] = round(float(fit["rheobase_pA"]), 1)
+            psps[key] = round(float(fit["psp_mV"]), 4)
             fitted[key] = {k: round(float(v), 6) for k, v in fit["free"].items()}
             if cal.scale_keys:
-                fitted[key]["s_psp"] = round(fit["scale"], 6)
-        # the catalogue's single rheobase is that of the E cells (the one the DC check needs most)
-        rheo = rheobases.get("E", rheobases.get("all"))
-        text = set_toml_values(text, f"models.{name}", {"rheobase": _fmt(rheo, "pA")})
-        text = set_toml_values(text, f"models.{name}.weights",
-                               {"psc_per_reference_psc": f"{entry['psc_per_reference_psc']:.6g}"})
-        calib = {
+                fitted[key]["s_psp"] = round(float(fit["scale"]), 6)
+        updates[prefix] = {"rheobase": format_quantity(rheobases.get("E", rheobases.get("all")), "pA")}
+        updates[f"{prefix}.weights"] = {"psc_per_reference_psc": format_quantity(entry["psc_per_reference_psc"])}
+        updates[f"{prefix}.calibration"] = {
             "method": _METHOD,
-            "residual_Hz": _inline(residuals),
-            "rheobase_pA": _inline(rheobases),
-            "fitted": _inline(fitted),
-            "psp_mV": _inline(psps) if len(psps) > 1 else f"{next(iter(psps.values())):.4f}",
-            "date": f'"{today}"',
+            "residual_Hz": residuals,
+            "rheobase_pA": rheobases,
+            "fitted": fitted,
+            "psp_mV": psps if len(psps) > 1 else next(iter(psps.values())),
+            "date": date,
         }
-        text = set_toml_values(text, f"models.{name}.calibration", calib)
-    path.write_text(text)
-
-
-def _inline(d: dict) -> str:
-    def val(v):
-        if isinstance(v, dict):
-            return _inline(v)
-        return f"{v}"
-
-    return "{ " + ", ".join(f"{k} = {val(v)}" for k, v in d.items()) + " }"
+    return updates
 
 
 def _table(path: Path, reference: dict, results: dict) -> None:

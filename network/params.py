@@ -16,6 +16,7 @@ import numpy as np
 
 from cortexzoo.errors import CortexzooError
 from cortexzoo.schema import REQUIRED, Field, check_table, read_toml
+from cortexzoo.synapse import psc_over_psp
 
 PD14_PATH = Path(__file__).resolve().parent / "pd14.toml"
 
@@ -163,26 +164,6 @@ def load_run_config(path) -> RunConfig:
     RunConfig
     """
     return parse_run_config(read_toml(path, "Config file"), where=str(path))
-
-
-def psc_over_psp(C_m_pF, tau_m_ms, tau_syn_ms):
-    """PSC amplitude (pA) per PSP amplitude (mV) for a LIF with exp-PSCs.
-
-    The PSP is the maximum of the membrane response to one exponential
-    current (Hanuschkin et al. 2010, Eq. 5; INM-6 helpers.py).
-
-    Parameters
-    ----------
-    C_m_pF, tau_m_ms, tau_syn_ms : float
-
-    Returns
-    -------
-    float
-    """
-    sub = 1.0 / (tau_syn_ms - tau_m_ms)
-    pre = tau_m_ms * tau_syn_ms / C_m_pF * sub
-    frac = (tau_m_ms / tau_syn_ms) ** sub
-    return 1.0 / (pre * (frac**tau_m_ms - frac**tau_syn_ms))
 
 
 def num_synapses_from_conn_probs(conn_probs, n_target, n_source):

@@ -12,7 +12,8 @@ import pytest
 
 from cortexzoo.errors import CortexzooError
 from cortexzoo.network.output import is_complete, load_run
-from cortexzoo.network.params import derive, parse_run_config, psc_over_psp
+from cortexzoo.network.params import derive, parse_run_config
+from cortexzoo.synapse import psc_over_psp
 
 CLI = [sys.executable, "-m", "cortexzoo.experiments.cli"]
 
