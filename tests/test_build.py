@@ -1,10 +1,9 @@
 """The NESTML build service: cache, clear errors, header check, catalogue look-ups."""
 
+import os
 import shutil
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 
@@ -19,15 +18,22 @@ def run_cli(*args, **kwargs):
     return subprocess.run([*CLI, *args], capture_output=True, text=True, **kwargs)
 
 
-def test_warm_build_is_a_fast_cache_hit(nestml_module):
-    """With nothing changed, `cortexzoo build` compiles nothing, says so, and is quick."""
-    t0 = time.perf_counter()
+def test_warm_build_is_a_cache_hit_that_compiles_nothing(nestml_module):
+    """With nothing changed, `cortexzoo build` reports a cache hit and leaves the cached module untouched.
+
+    Fails if the cache key is unstable between processes (e.g. it hashes a path,
+    a time or a dict in arbitrary order), so every build compiles again and
+    rewrites the module; or if a hit is reported but the entry is rebuilt or
+    replaced anyway. Its wall time is measured in tests/benchmarks/bench_build.py.
+    """
+    entry = nestml_module.module_path.parent
+    before = {p.name: p.stat().st_mtime_ns for p in entry.iterdir()}
     proc = run_cli("build")
-    elapsed = time.perf_counter() - t0
     assert proc.returncode == 0, proc.stderr
     assert "cache hit" in proc.stdout
     assert str(nestml_module.module_path) in proc.stdout
-    assert elapsed < 2.0, f"warm build took {elapsed:.2f} s"
+    assert "compiling" not in proc.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in entry.iterdir()} == before
 
 
 def test_module_contains_every_source(nestml_module):
@@ -74,8 +80,6 @@ def test_free_standing_unit_is_reported(tmp_path):
 
 
 def _env(tmp_path):
-    import os
-
     return {**os.environ, "CORTEXZOO_CACHE_DIR": str(tmp_path / "cache")}
 
 
@@ -90,22 +94,40 @@ def test_missing_header_is_named_with_its_package():
     assert "apt-get install -y libnosuch-dev" in str(err.value)
 
 
-@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs util-linux unshare")
+def _compiler_hiding(tmp_path, header):
+    """A C++ compiler wrapper for which ``header`` is missing: the real compiler, plus an include
+    folder searched first whose copy of ``header`` stops the compilation with an error.
+
+    Works unprivileged (no mount namespace) and is handed to the build through ``$CXX``,
+    the compiler setting that the header check and the compile both honour.
+    """
+    shadow = tmp_path / "shadow_include"
+    (shadow / header).parent.mkdir(parents=True)
+    (shadow / header).write_text(f'#error "{header}: hidden by test_build (stands for a missing header)"\n')
+    real = shutil.which(os.environ.get("CXX", "c++"))
+    wrapper = tmp_path / "bin" / "c++"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\nexec "{real}" -I"{shadow}" "$@"\n')
+    wrapper.chmod(0o755)
+    return wrapper
+
+
 def test_hidden_gsl_headers_stop_the_build(tmp_path):
-    """Hide /usr/include/gsl in a private mount namespace and run the real build command."""
-    if not Path("/usr/include/gsl").is_dir():
-        pytest.fail("libgsl-dev is not installed; run `make install` first")
-    script = (
-        "mount -t tmpfs none /usr/include/gsl && "
-        f"exec {sys.executable} -m cortexzoo.experiments.cli build --force"
-    )
-    proc = subprocess.run(["unshare", "--mount", "sh", "-c", script], capture_output=True, text=True,
-                          env=_env(tmp_path))
-    if "Operation not permitted" in proc.stderr or "unshare failed" in proc.stderr:
-        pytest.skip("this sandbox does not allow mount namespaces: " + proc.stderr.strip())
+    """Without GSL's headers, `cortexzoo build` stops before compiling, naming the header and the apt fix.
+
+    Fails if the header check is skipped or does not use the configured compiler
+    (the build would then run into a compiler error deep in NESTML's output), if
+    the message omits the header or the Debian package, if the command exits 0
+    or with a traceback, or if the check blames headers that are present.
+    """
+    wrapper = _compiler_hiding(tmp_path, "gsl/gsl_errno.h")
+    # An empty cache: no cached module can hide the missing header.
+    proc = run_cli("build", "--force", env={**_env(tmp_path), "CXX": str(wrapper)}, timeout=600)
     assert proc.returncode != 0
-    assert "gsl/gsl_errno.h" in proc.stderr and "libgsl-dev" in proc.stderr
+    assert "gsl/gsl_errno.h" in proc.stderr and "apt-get install -y libgsl-dev" in proc.stderr
+    assert "libboost-dev" not in proc.stderr  # the wrapper is a working compiler otherwise
     assert "Traceback" not in proc.stderr
+    assert not list((tmp_path / "cache").glob("modules/*/*.so"))
 
 
 def test_unknown_model_lists_the_catalogue():

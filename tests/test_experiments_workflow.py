@@ -3,7 +3,6 @@
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -14,6 +13,7 @@ from cortexzoo.network.output import is_complete
 from cortexzoo.network.run import run_hash
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+SLURM_PROFILE = REPO / "experiments" / "profiles" / "slurm"
 
 
 def snakemake(config, cwd, *extra, timeout=900):
@@ -125,14 +125,47 @@ def test_workflow_reports_a_bad_config_like_the_cli(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
-def test_slurm_profile_selects_the_slurm_executor_with_threads_as_cpus():
-    import yaml
+def job_requests(output, rule):
+    """(threads, resources) of every job of ``rule`` in a dry run's job listing; resources as written."""
+    requests = []
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", output):
+        if not re.match(rf"(?:local)?rule {rule}:", block):
+            continue
+        threads = re.search(r"^\s+threads: (\d+)$", block, re.M)
+        line = re.search(r"^\s+resources: (.*)$", block, re.M)
+        resources = dict(item.split("=", 1) for item in line.group(1).split(", ")) if line else {}
+        requests.append((int(threads.group(1)) if threads else 1, resources))
+    return requests
 
-    profile = yaml.safe_load((REPO / "experiments" / "profiles" / "slurm" / "config.yaml").read_text())
-    assert profile["executor"] == "slurm"
-    resources = profile["default-resources"]
-    assert resources["cpus_per_task"] == "threads"
-    assert {"mem_mb", "runtime", "slurm_partition"} <= set(resources)
-    assert set(profile["set-resources"]) <= {"simulate", "validate", "report"}
-    import snakemake_executor_plugin_slurm  # noqa: F401  (installed with the workflow extra)
-    assert Path(SNAKEFILE).is_file()
+
+def test_slurm_profile_requests_threads_as_cpus_and_the_scaled_memory(tmp_path):
+    """Snakemake accepts the SLURM profile, and its jobs would ask SLURM for what the README promises.
+
+    A dry run with the profile: Snakemake and the slurm executor plugin parse and
+    check it, ``-n`` submits nothing. Fails if the profile holds a key or value
+    they reject (or the plugin is missing), if ``cpus_per_task`` is not the
+    simulate rule's threads (the config's [simulation] threads), if simulations do
+    not get the Snakefile's scale-derived memory (``simulation_mem_mb``, not the
+    profile's 4000 MB default) or the profile's simulate runtime, or if the
+    per-rule settings for validate do not reach its job.
+    """
+    config = write_tiny_config(tmp_path / "flow.toml", "flow", tmp_path / "results", threads=2)
+    result = subprocess.run([*SNAKEMAKE, "-n", "--cores", "64", "-s", str(SNAKEFILE), "--profile", str(SLURM_PROFILE),
+                             "--config", f"experiment={config}"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, timeout=300, env=ENV)
+    assert result.returncode == 0, result.stdout[-3000:]
+    experiment = load_experiment(config)
+    network = experiment.tables["network"]
+    mem_mb = int(1024 + 20000 * network["N_scaling"] * network["K_scaling"])  # the Snakefile's formula
+    assert mem_mb != 4000
+    simulations = job_requests(result.stdout, "simulate")
+    assert len(simulations) == len(experiment.runs)
+    for threads, resources in simulations:
+        assert threads == 2 and resources["cpus_per_task"] == "2", resources
+        assert resources["mem_mb"] == str(mem_mb) and resources["runtime"] == "240", resources
+        assert resources["slurm_partition"] == "<your partition>"  # the placeholder the user must replace
+    [(threads, resources)] = job_requests(result.stdout, "validate")
+    assert threads == 1 and resources["cpus_per_task"] == "1"
+    assert resources["mem_mb"] == "16000" and resources["runtime"] == "120", resources
+    assert not (tmp_path / "results" / "flow" / "runs").exists() or \
+        not any((tmp_path / "results" / "flow" / "runs").iterdir())  # a dry run simulates nothing

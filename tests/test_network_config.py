@@ -1,17 +1,16 @@
 """Run configs, run directories and the `cortexzoo simulate` command on bad input."""
 
 import json
-import os
+import re
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
 from cortexzoo.errors import CortexzooError
-from cortexzoo.network.output import is_complete, load_run
+from cortexzoo.network.output import COMPLETE_MARKER, is_complete, load_run
 from cortexzoo.network.params import derive, parse_run_config
 from cortexzoo.synapse import psc_over_psp
 
@@ -129,24 +128,66 @@ def test_run_directory_is_self_describing_and_protected(tmp_path):
     assert is_complete(out)
 
 
-def test_killed_run_leaves_nothing_that_looks_complete(tmp_path):
+# A progress line of the main simulation phase, e.g. "[   3.1 s] sim: 6000/60000 ms simulated, ..."
+# ("presim: ..." lines come before it and must not match).
+SIM_PROGRESS = re.compile(r"\] sim: (\d+)/(\d+) ms simulated")
+
+
+def wait_until_simulating(proc):
+    """Read ``proc``'s stderr until a ``sim:`` progress line shows the main phase under way.
+
+    Returns
+    -------
+    tuple of int
+        Simulated and total ms of that line.
+    """
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        match = SIM_PROGRESS.search(line)
+        if match:
+            return int(match.group(1)), int(match.group(2))
+    proc.wait()
+    pytest.fail("the run ended before it reported simulation progress:\n" + "".join(seen))
+
+
+def test_run_killed_while_simulating_leaves_nothing_complete_and_reruns(tmp_path):
+    """SIGKILL while the run provably simulates, then the same target again.
+
+    Fails if a run becomes visible before its simulation has finished: a writer
+    that creates the final directory (or writes the COMPLETE marker or
+    metadata.json) up front, or that moves a partial directory into place
+    early; then ``out`` or some directory under ``tmp_path`` would hold a
+    COMPLETE marker, or ``load_run`` would accept it. Fails too if the killed
+    run's debris blocks the re-run (``check_output_dir`` refusing the target)
+    or outlives it (a partial directory left beside the finished run), or if
+    the re-run resurrects the killed run's data instead of its own.
+    """
     config = write_config(tmp_path, t_sim=60_000.0)
     out = tmp_path / "run"
     proc = subprocess.Popen([*CLI, "simulate", str(config), "--out", str(out)], stderr=subprocess.PIPE, text=True)
-    # wait until the simulation phase has started, then kill hard
-    for line in proc.stderr:
-        if "sim:" in line:
-            break
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    try:
+        simulated, total = wait_until_simulating(proc)
+        # The kill lands while NEST simulates: the process is alive with 9 of 10 chunks to go.
+        assert simulated < total and proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+
     assert not is_complete(out)
     with pytest.raises(CortexzooError):
         load_run(out)
+    assert not list(tmp_path.rglob(COMPLETE_MARKER)), "nothing anywhere may look like a finished run"
+
     config.write_text(config.read_text().replace("60000.0", "100.0"))
     rerun = simulate(config, out)
     assert rerun.returncode == 0, rerun.stderr
-    assert is_complete(out)
-    assert not list(tmp_path.glob(".run.partial-*")), "stale partial directories are cleaned up"
+    run = load_run(out)
+    assert run.t_stop_ms == 150.0  # the re-run's own config (50 ms presim + 100 ms), not the killed one's
+    # Pattern-free: whatever the partial directories are called, none may remain.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "run.toml"]
 
 
 def test_default_scale_is_small():

@@ -126,7 +126,20 @@ def test_elephant_fallback_for_plain_spike_train_models(models):
             np.testing.assert_allclose(slow, fast, rtol=0, atol=1e-12)
 
 
-def test_readme_example_runs(models):
+def fraction_silent(run, population):
+    """Fraction of a population's neurons without a spike in the analysis window, from the raw arrays."""
+    ids, _ = run.window(population)
+    return 1.0 - len(np.unique(ids)) / run.sizes[population]
+
+
+def test_readme_example_runs(models, tmp_path):
+    """The README's example test scores exactly what it says, and ranks a close model above a far one.
+
+    Fails if the example (or ``RelativeDifference``) computes its score from
+    anything but |variant - reference| / reference of the silent fractions, if
+    ``norm_score`` is not 1 / (1 + score), or if SciUnit's ordering is inverted
+    again (a distance ranked as "larger is better", the bug of fix 2).
+    """
     ref, other = models
     text = (Path(__file__).resolve().parents[1] / "validation" / "README.md").read_text()
     code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
@@ -134,4 +147,15 @@ def test_readme_example_runs(models):
     exec(compile(code, "README.md", "exec"), namespace)
     test = namespace["test"]
     score = test.judge(namespace["variant"])
-    assert float(score.score) >= 0 and score.norm_score <= 1
+
+    observed, predicted = fraction_silent(ref.run, "L4E"), fraction_silent(other.run, "L4E")
+    assert 0 < observed < 1  # some L4E neurons are silent, so the relative difference is finite
+    expected = abs(predicted - observed) / observed
+    assert float(score.score) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    assert score.norm_score == pytest.approx(1.0 / (1.0 + expected), rel=1e-12)
+
+    # A far candidate (L4E much slower, so many more silent neurons) must rank below the close one.
+    far = RunModel(make_run(tmp_path / "far", seed=3, populations=ref.run.sizes, rates_hz={"L4E": 0.3}))
+    far_score = test.judge(far)
+    assert float(far_score.score) > float(score.score)
+    assert far_score.norm_score < score.norm_score and far_score.sort_key < score.sort_key

@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.integrate
 import scipy.stats
 from validation_synth import renewal_spikes
 
@@ -107,18 +108,52 @@ def test_cv_min_spikes_below_three_keeps_two_spike_neurons():
     np.testing.assert_allclose(iv["lv"][0], 3 * ((3.0 - 1.0) / 4.0) ** 2, rtol=0, atol=TOL)
 
 
+def renewal_fano_factor(rate_hz, shape, bin_ms, n_intervals=60):
+    """Expected variance / mean of the spike count in a bin for a stationary gamma renewal train.
+
+    ``Var N(T) / E N(T) = 1 + (2 / T) * integral_0^T (T - tau) (rho(tau) - lambda) dtau``
+    with the renewal density ``rho(tau) = sum_n f_n(tau)``, ``f_n`` the density of
+    n successive intervals (gamma with shape ``n * shape``). Poisson: exactly 1.
+    Independent trains of equal rate have the same ratio for their summed counts,
+    so this is also the population's synchrony index.
+    """
+    lam = rate_hz / 1000.0  # per ms
+    scale = 1.0 / (lam * shape)
+
+    def rho(tau):
+        return sum(scipy.stats.gamma.pdf(tau, n * shape, scale=scale) for n in range(1, n_intervals + 1))
+
+    excess, _ = scipy.integrate.quad(lambda tau: (bin_ms - tau) * (rho(tau) - lam), 0.0, bin_ms)
+    return 1.0 + 2.0 * excess / bin_ms
+
+
 @pytest.mark.parametrize("shape", [1.0, 4.0])
-def test_gamma_trains_give_known_cv_and_lv(shape):
+def test_gamma_trains_give_known_cv_lv_and_synchrony(shape):
+    """CV, LV, rates and the synchrony index of gamma renewal trains equal their theoretical values.
+
+    Fails for a wrong ISI statistic (CV/LV formula, intervals across neurons, a
+    missing normalisation) and for a wrong synchrony index: std instead of
+    variance, counts per neuron instead of per population, or a bin width other
+    than ``synchrony_bin_ms``. With 20 ms bins the two cases differ clearly: a
+    Poisson population gives exactly 1, the more regular shape-4 trains about 0.8.
+    """
     rng = np.random.default_rng(11)
-    n, rate = 400, 10.0
-    ids, times = renewal_spikes(np.full(n, rate), 0.0, 30000.0, rng, shape=shape)
-    s = population_statistics("G", ids, times, n, 0.0, 30000.0, load_settings())
-    # ~300 ISIs per neuron: finite-sample bias of CV is ~1/(4 n), far below the tolerance.
+    n, rate, bin_ms, t0, t1 = 400, 10.0, 20.0, 1000.0, 121000.0
+    ids, times = renewal_spikes(np.full(n, rate), 0.0, t1, rng, shape=shape)
+    # renewal_spikes starts each train with a uniform fraction of an interval, which is not the
+    # stationary start (too many spikes in the first ~100 ms); the first second is left out.
+    keep = times > t0
+    settings = load_settings({"statistics": {"synchrony_bin_ms": bin_ms}})
+    s = population_statistics("G", ids[keep], times[keep], n, t0, t1, settings)
+    # ~1200 ISIs per neuron: finite-sample bias of CV is ~1/(4 n), far below the tolerance.
     assert abs(np.mean(s.cv) - 1 / np.sqrt(shape)) < 0.02
     assert abs(np.mean(s.lv) - 3 / (2 * shape + 1)) < 0.02
     assert len(s.cv) == n
     assert abs(np.mean(s.rates_hz) - rate) < 0.2
-    assert abs(s.synchrony - 1.0) < 0.1 if shape == 1.0 else True  # Poisson population: Fano factor 1
+    # 6000 bins of ~80 spikes: the estimate's standard error is ~0.02; the two cases lie 0.2 apart.
+    expected = renewal_fano_factor(rate, shape, bin_ms)
+    assert expected == pytest.approx(1.0 if shape == 1.0 else 0.8, abs=0.02)  # the theory itself
+    assert abs(s.synchrony - expected) < 0.05, (s.synchrony, expected)
 
 
 def test_distribution_scores_match_scipy_and_networkunit():
