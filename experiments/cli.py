@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from cortexzoo import __version__
@@ -104,47 +105,61 @@ def _validate_experiment(args, say) -> int:
                              "Put validation settings in the config's [validation.settings], or drop CONFIG.")
     from cortexzoo.experiments.orchestrate import validate_experiment
 
-    experiment, exp_dir = _load_experiment_and_dir(args, say)
-    result = validate_experiment(experiment, exp_dir, say)
+    with _experiment_session(args, say, "validate") as (experiment, exp_dir):
+        result = validate_experiment(experiment, exp_dir, say)
     print(result.summary.to_string(index=False))
     print(f"scores: {result.files['scores.csv']}")
     return 0
 
 
-def _load_experiment_and_dir(args, say):
+@contextmanager
+def _experiment_session(args, say, command: str):
+    """Load the config, take the experiment's lock, check or record its config; yield (experiment, dir)."""
     from cortexzoo.experiments.config import load_experiment
-    from cortexzoo.experiments.orchestrate import prepare_experiment_dir, select_runs
+    from cortexzoo.experiments.orchestrate import prepare_experiment_dir, refuse_foreign_dir, select_runs
+    from cortexzoo.locking import ExperimentLock
 
     experiment = load_experiment(args.config)
     select_runs(experiment, getattr(args, "only", None))  # a wrong run name fails before anything is written
-    say(f"experiment {experiment.name}: {len(experiment.reference_runs)} reference seed(s), "
-        f"{len(experiment.variants)} variant(s), {len(experiment.runs)} runs")
-    return experiment, prepare_experiment_dir(experiment, args.out)
+    exp_dir = experiment.out_dir(args.out)
+    refuse_foreign_dir(exp_dir)  # not even a lock file goes into someone else's folder
+    with ExperimentLock(exp_dir, f"cortexzoo {command} {experiment.path}", say):
+        exp_dir = prepare_experiment_dir(experiment, args.out, replace=getattr(args, "replace", False))
+        say(f"experiment {experiment.name}: {len(experiment.reference_runs)} reference seed(s), "
+            f"{len(experiment.variants)} variant(s), {len(experiment.runs)} runs")
+        yield experiment, exp_dir
 
 
 def _cmd_run(args, say) -> int:
     from cortexzoo.experiments.orchestrate import run_all
 
-    experiment, exp_dir = _load_experiment_and_dir(args, say)
-    result = run_all(experiment, exp_dir, say, only=getattr(args, "only", None))
-    print(f"{len(result['simulated'])} run(s) simulated, {len(result['cached'])} cached; results in {exp_dir / 'runs'}")
+    with _experiment_session(args, say, "run") as (experiment, exp_dir):
+        result = run_all(experiment, exp_dir, say, only=args.only, replace=args.replace)
+    redone = f" ({len(result['redone'])} redone: their inputs changed)" if result["redone"] else ""
+    print(f"{len(result['simulated'])} run(s) simulated{redone}, {len(result['cached'])} cached; "
+          f"results in {exp_dir / 'runs'}")
     return 0
 
 
 def _cmd_compare(args, say) -> int:
     from cortexzoo.experiments.orchestrate import compare
 
-    experiment, exp_dir = _load_experiment_and_dir(args, say)
-    report = compare(experiment, exp_dir, say)
+    with _experiment_session(args, say, "compare") as (experiment, exp_dir):
+        report = compare(experiment, exp_dir, say, replace=args.replace)
     print(report["summary_text"])
     print(f"\nreport: {report['html'].resolve()}\nsummary: {report['markdown'].resolve()}")
     return 0
 
 
 def _cmd_report(args, say) -> int:
+    from cortexzoo.locking import ExperimentLock
     from cortexzoo.validation.report import write_report
 
-    report = write_report(args.experiment_dir)
+    if not (Path(args.experiment_dir) / "experiment.toml").is_file():
+        raise CortexzooError(f"{args.experiment_dir} is not a cortexzoo experiment directory (no experiment.toml).",
+                             "Give the directory `cortexzoo compare` wrote, e.g. results/quick.")
+    with ExperimentLock(args.experiment_dir, f"cortexzoo report {args.experiment_dir}", say):
+        report = write_report(args.experiment_dir)
     print(report["summary_text"])
     print(f"\nreport: {report['html'].resolve()}")
     return 0
@@ -165,6 +180,11 @@ def _cmd_calibrate(args, say) -> int:
     return 0
 
 
+def _global_flags(parser, default) -> None:
+    parser.add_argument("-q", "--quiet", action="store_true", default=default, help="print no progress lines")
+    parser.add_argument("--debug", action="store_true", default=default, help="show tracebacks for errors")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with all subcommands.
 
@@ -177,11 +197,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="How much does the single-neuron model matter for the PD14 cortical microcircuit?",
     )
     parser.add_argument("--version", action="version", version=f"cortexzoo {__version__}")
-    parser.add_argument("-q", "--quiet", action="store_true", help="print no progress lines")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    _global_flags(parser, argparse.SUPPRESS)
+    parser.set_defaults(quiet=False, debug=False)
+    # The same flags after the subcommand (`cortexzoo simulate ... --quiet`): SUPPRESS keeps an
+    # absent flag from resetting one given before the subcommand.
+    common = argparse.ArgumentParser(add_help=False)
+    _global_flags(common, argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("build", help="compile models_nestml/*.nestml into one NEST module (cached)")
+    def add(name, **kwargs):
+        return sub.add_parser(name, parents=[common], **kwargs)
+
+
+    p = add("build", help="compile models_nestml/*.nestml into one NEST module (cached)")
     p.add_argument("--force", action="store_true", help="rebuild even if the cache has this module")
     p.add_argument("--verbose", action="store_true", help="show NESTML and compiler output")
     p.add_argument("--source-dir", type=Path, default=None,
@@ -191,36 +219,39 @@ def build_parser() -> argparse.ArgumentParser:
     for name, func, text in (
             ("run", _cmd_run, "simulate every run of an experiment config that is not cached yet"),
             ("compare", _cmd_compare, "build, run, validate and report an experiment config (the main job)")):
-        p = sub.add_parser(name, help=text)
+        p = add(name, help=text)
         p.add_argument("config", help="experiment TOML, or the name of a shipped one (quick, full_scale)")
         p.add_argument("--out", type=Path, default=None, help="experiment directory (default results/<name>)")
+        p.add_argument("--replace", action="store_true",
+                       help="adopt this config for an experiment directory made with another one, and delete "
+                            "runs whose inputs changed (default: keep them in <exp>/superseded/)")
         if name == "run":
             p.add_argument("--only", nargs="+", metavar="RUN",
                            help="simulate only these runs, named <label>-seed<k> (one Snakemake job each)")
         p.set_defaults(func=func)
 
-    p = sub.add_parser("report", help="(re)write the HTML and Markdown report of an experiment directory")
+    p = add("report", help="(re)write the HTML and Markdown report of an experiment directory")
     p.add_argument("experiment_dir", type=Path)
     p.set_defaults(func=_cmd_report)
 
-    p = sub.add_parser("simulate", help="simulate one PD14 network from a run config and write its run directory")
+    p = add("simulate", help="simulate one PD14 network from a run config and write its run directory")
     p.add_argument("config", type=Path, help="run config TOML with [simulation], [network], [neuron]")
     p.add_argument("--out", type=Path, required=True, help="run directory to create")
     p.add_argument("--overwrite", action="store_true", help="replace a finished run at --out")
     p.add_argument("--threads", type=int, default=None, help="override [simulation] threads")
     p.set_defaults(func=_cmd_simulate)
 
-    p = sub.add_parser("models", help="list the models in the catalogue")
+    p = add("models", help="list the models in the catalogue")
     p.set_defaults(func=_cmd_models)
 
-    p = sub.add_parser("calibrate", help="fit the model zoo's f-I curves to the PD14 LIF; update the catalogue")
+    p = add("calibrate", help="fit the model zoo's f-I curves to the PD14 LIF; update the catalogue")
     p.add_argument("--out", default=None,
                    help="folder for the f-I plot and table (default: models_nestml/calibration, used by reports)")
     p.add_argument("--models", nargs="*", help="catalogue models to calibrate (default: all)")
     p.add_argument("--dry-run", action="store_true", help="do not write the catalogue")
     p.set_defaults(func=_cmd_calibrate)
 
-    p = sub.add_parser("validate", help="score candidate runs against reference seeds (lower is better)",
+    p = add("validate", help="score candidate runs against reference seeds (lower is better)",
                        description="Either `validate CONFIG`: the validate step of `compare` for an experiment "
                                    "(runs and settings from the config), or `validate --reference ... "
                                    "--candidate ... --out DIR` for any run directories.")

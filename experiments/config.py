@@ -9,6 +9,7 @@ and variants always run at the same scale.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,7 +135,12 @@ class Experiment:
 
 
 def resolve_config_path(path) -> Path:
-    """Find a config by path, or by name inside ``experiments/`` (``quick`` -> experiments/quick.toml).
+    """Find a config: a path when the argument looks like one, else a config shipped in ``experiments/``.
+
+    An argument containing ``/`` or ending in ``.toml`` is a path and must
+    exist; it never falls back to a shipped config of the same name (a typo
+    must not silently run another study). A bare name (``quick``) is a
+    shipped config.
 
     Parameters
     ----------
@@ -143,15 +149,25 @@ def resolve_config_path(path) -> Path:
     Returns
     -------
     pathlib.Path
+
+    Raises
+    ------
+    CortexzooError
+        For a missing file or an unknown shipped name.
     """
-    path = Path(path)
-    if path.is_file():
-        return path
-    for candidate in (EXPERIMENTS_DIR / path, EXPERIMENTS_DIR / f"{path}.toml", EXPERIMENTS_DIR / path.name):
-        if candidate.is_file():
-            return candidate
-    shipped = ", ".join(sorted(p.name for p in EXPERIMENTS_DIR.glob("*.toml")))
-    raise CortexzooError(f"Experiment config {path} does not exist.", f"Give a TOML file path; shipped configs: {shipped}.")
+    text = str(path)
+    shipped = ", ".join(sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.toml")))
+    if "/" in text or os.sep in text or text.endswith(".toml"):
+        if Path(text).is_file():
+            return Path(text)
+        what = "is a directory, not a file" if Path(text).is_dir() else "does not exist"
+        raise CortexzooError(f"Experiment config {text} {what}.",
+                             f"Check the path; a shipped config is given by bare name ({shipped}).")
+    candidate = EXPERIMENTS_DIR / f"{text}.toml"
+    if text and candidate.is_file():
+        return candidate
+    raise CortexzooError(f"No shipped experiment config is called {text!r}.",
+                         f"Shipped configs: {shipped}; or give a path to a TOML file (e.g. ./{text}.toml).")
 
 
 def load_experiment(path) -> Experiment:

@@ -317,6 +317,26 @@ def cache_key(sources: list[Path], codegen_opts: dict | None = None) -> str:
     return h.hexdigest()[:16]
 
 
+def model_build_key(source: Path, codegen_opts: dict | None = None) -> str:
+    """Build key of one model's own code: its source, tool versions, flags and template patches.
+
+    The module's cache key (:func:`cache_key`) covers all sources; a run's
+    identity uses this per-model key, because another model's source does not
+    change this model's generated code.
+
+    Parameters
+    ----------
+    source : pathlib.Path
+        The model's ``.nestml`` file.
+    codegen_opts : dict, optional
+
+    Returns
+    -------
+    str
+    """
+    return cache_key([Path(source)], codegen_opts)
+
+
 def nest_package_dir() -> Path:
     """Locate the installed ``nest`` package without importing it.
 

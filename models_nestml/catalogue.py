@@ -8,6 +8,7 @@ own parameters.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,18 @@ from cortexzoo.models.units import to_nest
 from cortexzoo.schema import read_toml
 
 CATALOGUE_PATH = Path(__file__).resolve().parent / "catalogue.toml"
+# A lab's own catalogue (or a test's edited copy) without touching the installed one.
+CATALOGUE_ENV = "CORTEXZOO_CATALOGUE"
+
+
+def catalogue_path() -> Path:
+    """The catalogue in use: ``$CORTEXZOO_CATALOGUE`` if set, else ``models_nestml/catalogue.toml``.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    return Path(os.environ.get(CATALOGUE_ENV) or CATALOGUE_PATH)
 
 ROLES = ("tau_syn_exc", "tau_syn_inh", "membrane_potential", "bias_current")
 CELL_TYPES = ("E", "I")
@@ -58,6 +71,8 @@ class ModelSpec:
         ``{pop: {...}}`` overrides, in NEST units.
     extra : dict
         Other tables of the entry (numerics, calibration), as written.
+    raw : dict
+        The whole ``[models.<name>]`` table as written (part of a run's identity).
     """
 
     name: str
@@ -73,6 +88,7 @@ class ModelSpec:
     pd14_by_type: dict = field(default_factory=dict)
     pd14_by_population: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
+    raw: dict = field(default_factory=dict)
 
     @property
     def is_nestml(self) -> bool:
@@ -207,6 +223,7 @@ def _parse_entry(name: str, raw: dict, path: Path) -> ModelSpec:
             for p, v in raw.get("pd14_by_population", {}).items()
         },
         extra={k: raw[k] for k in ("numerics", "calibration") if k in raw},
+        raw=raw,
     )
 
 
@@ -216,14 +233,14 @@ def load_catalogue(path: Path | None = None) -> dict:
     Parameters
     ----------
     path : pathlib.Path, optional
-        Defaults to ``models_nestml/catalogue.toml``.
+        Defaults to :func:`catalogue_path`.
 
     Returns
     -------
     dict
         Catalogue name -> :class:`ModelSpec`.
     """
-    path = Path(path or CATALOGUE_PATH)
+    path = Path(path or catalogue_path())
     raw = read_toml(path, "Model catalogue")
     return {name: _parse_entry(name, entry, path) for name, entry in raw.get("models", {}).items()}
 
@@ -236,7 +253,7 @@ def get_model(name: str, path: Path | None = None) -> ModelSpec:
     name : str
         Catalogue name, e.g. ``"iaf_psc_exp_nestml"``.
     path : pathlib.Path, optional
-        Catalogue file; defaults to ``models_nestml/catalogue.toml``.
+        Catalogue file; defaults to :func:`catalogue_path`.
 
     Returns
     -------

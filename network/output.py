@@ -3,20 +3,27 @@
 Layout of one run directory::
 
     RUN/
-      metadata.json        resolved config, hash, seed, versions, counts, timings, memory
+      metadata.json        identity and hash, resolved config, neuron parameters as NEST
+                           reports them, seed, versions, counts, timings, memory, and
+                           ``files``: the SHA-256 of every spike file
       spikes/<pop>.npz     arrays ``ids`` (int32, 0-based index within the population)
                            and ``times`` (float64, ms, absolute simulation time)
       COMPLETE             written last; a directory without it is not a finished run
 
-A run is first written into a hidden sibling ``.RUN.partial-<pid>`` and renamed
-into place when everything is on disk, so a run killed midway never leaves a
-directory that looks complete.
+A run is first written into a hidden sibling ``.RUN.partial-<host>-<pid>`` and
+renamed into place when everything is on disk, so a run killed midway never
+leaves a directory that looks complete. A partial directory is removed only by
+a later writer on the same host whose PID check shows its writer is gone; one
+of another host (a cluster node sharing the filesystem) is never touched,
+since its writer may still be at work.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import platform
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +35,7 @@ from cortexzoo.errors import CortexzooError
 COMPLETE_MARKER = "COMPLETE"
 METADATA_FILE = "metadata.json"
 SPIKE_DIR = "spikes"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: metadata records identity, neuron_parameters and file checksums
 
 
 @dataclass
@@ -137,6 +144,9 @@ class RunWriter:
         Final run directory.
     overwrite : bool
         Replace a finished run already there.
+    keep_replaced : pathlib.Path, optional
+        With ``overwrite``: move the replaced run to this path (it must not
+        exist) instead of deleting it.
 
     Raises
     ------
@@ -145,13 +155,12 @@ class RunWriter:
         something that is not a run directory.
     """
 
-    def __init__(self, path, overwrite: bool = False):
+    def __init__(self, path, overwrite: bool = False, keep_replaced: Path | None = None):
         self.path = Path(path)
+        self.keep_replaced = None if keep_replaced is None else Path(keep_replaced)
         check_output_dir(self.path, overwrite)
-        self.tmp = self.path.parent / f".{self.path.name}.partial-{os.getpid()}"
-        for stale in self.path.parent.glob(f".{self.path.name}.partial-*"):
-            if stale == self.tmp or not _pid_alive(stale.name.rsplit("-", 1)[-1]):
-                shutil.rmtree(stale, ignore_errors=True)  # left by a killed run
+        self.tmp = self.path.parent / f".{self.path.name}.partial-{_host_tag()}-{os.getpid()}"
+        remove_dead_partials(self.path, keep=self.tmp)
         (self.tmp / SPIKE_DIR).mkdir(parents=True)
 
     def write_spikes(self, population: str, ids, times) -> None:
@@ -174,7 +183,8 @@ class RunWriter:
         pathlib.Path
             The finished run directory.
         """
-        metadata = {"format_version": FORMAT_VERSION, **metadata}
+        files = {p.relative_to(self.tmp).as_posix(): file_sha256(p) for p in sorted(self.tmp.rglob("*.npz"))}
+        metadata = {"format_version": FORMAT_VERSION, **metadata, "files": files}
         (self.tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=False, default=str))
         (self.tmp / COMPLETE_MARKER).write_text("ok\n")
         if self.path.exists():
@@ -182,7 +192,11 @@ class RunWriter:
             old = self.path.parent / f".{self.path.name}.old-{os.getpid()}"
             self.path.rename(old)
             self.tmp.rename(self.path)
-            shutil.rmtree(old, ignore_errors=True)
+            if self.keep_replaced is None:
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                self.keep_replaced.parent.mkdir(parents=True, exist_ok=True)
+                old.rename(self.keep_replaced)
         else:
             self.tmp.rename(self.path)
         return self.path
@@ -190,6 +204,11 @@ class RunWriter:
     def abort(self) -> None:
         """Remove the partial directory."""
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _host_tag() -> str:
+    """This host's name, safe inside a file name."""
+    return "".join(c if c.isalnum() or c in "._" else "_" for c in platform.node()) or "host"
 
 
 def _pid_alive(pid: str) -> bool:
@@ -200,6 +219,80 @@ def _pid_alive(pid: str) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def remove_dead_partials(path, keep: Path | None = None) -> list:
+    """Remove partial directories of ``path`` whose writer on this host is gone.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The final run directory.
+    keep : pathlib.Path, optional
+        A partial directory never to remove (the caller's own).
+
+    Returns
+    -------
+    list of pathlib.Path
+        Partial directories left in place because another host (or a live
+        process here) may still be writing them.
+    """
+    path = Path(path)
+    others = []
+    for partial in path.parent.glob(f".{path.name}.partial-*"):
+        if partial == keep:
+            continue
+        host, _, pid = partial.name.rsplit(".partial-", 1)[-1].rpartition("-")
+        if host == _host_tag() and not _pid_alive(pid):
+            shutil.rmtree(partial, ignore_errors=True)  # left by a killed run on this host
+        else:
+            others.append(partial)
+    return others
+
+
+def file_sha256(path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB blocks.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+
+    Returns
+    -------
+    str
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def damaged_files(path, metadata: dict) -> list:
+    """Files of a finished run that are missing or differ from the checksums written with it.
+
+    Runs written before checksums were recorded (format 1) have none to check.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The run directory.
+    metadata : dict
+        Its ``metadata.json``.
+
+    Returns
+    -------
+    list of str
+        ``"<file> (missing)"`` or ``"<file> (checksum differs)"``.
+    """
+    out = []
+    for name, expected in (metadata.get("files") or {}).items():
+        file = Path(path) / name
+        if not file.is_file():
+            out.append(f"{name} (missing)")
+        elif file_sha256(file) != expected:
+            out.append(f"{name} (checksum differs)")
+    return out
 
 
 def is_complete(path) -> bool:
@@ -283,6 +376,13 @@ def load_run(path) -> RunData:
             f"{path / METADATA_FILE} is corrupted ({type(exc).__name__}: {exc}).",
             "Re-run that simulation.",
         ) from None
+    damaged = damaged_files(path, metadata)
+    if damaged:
+        raise CortexzooError(
+            f"Run {path} is damaged: {', '.join(damaged)} since it was written.",
+            "Run its experiment again (`cortexzoo run CONFIG`): a damaged run is simulated again and the damaged "
+            "copy kept in <experiment>/superseded/.",
+        )
     spikes = {}
     for pop in sizes:
         file = path / SPIKE_DIR / f"{pop}.npz"

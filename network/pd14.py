@@ -46,6 +46,8 @@ class SimulationResult:
     peak_memory_mb : float
     derived : dict
         Derived network numbers (weights, DC, in-degrees) in JSON-able form.
+    neuron_parameters : dict
+        Population -> {parameter: value as NEST reports it after creation}.
     """
 
     spikes: dict
@@ -53,6 +55,7 @@ class SimulationResult:
     counts: dict
     peak_memory_mb: float
     derived: dict = field(default_factory=dict)
+    neuron_parameters: dict = field(default_factory=dict)
 
 
 def check_rheobase(config: RunConfig, spec: ModelSpec, net: DerivedNetwork) -> list:
@@ -126,18 +129,39 @@ _NOT_PARAMETERS = {"global_id", "local", "thread", "vp", "model_id", "thread_loc
                    "tau_minus", "tau_minus_triplet"}
 
 
-def _neuron_params(config: RunConfig, spec: ModelSpec, net: DerivedNetwork, i: int) -> dict:
-    pop, cell_type = net.populations[i], net.cell_types[i]
-    params = spec.params_for(pop, cell_type)
+def resolved_neuron_parameters(config: RunConfig, spec: ModelSpec | None = None,
+                               net: DerivedNetwork | None = None) -> dict:
+    """The neuron parameters each population gets: catalogue, network roles, then config overrides.
+
+    Pure (no NEST): the run's identity hashes this before anything is simulated.
+
+    Parameters
+    ----------
+    config : RunConfig
+    spec : ModelSpec, optional
+        The config's model; looked up when not given.
+    net : DerivedNetwork, optional
+        The derived network; derived when not given.
+
+    Returns
+    -------
+    dict
+        Population -> {parameter: value in NEST units}.
+    """
+    spec = spec or get_model(config.neuron["model"])
+    net = net or derive(config.network)
     tau_syn = net.pd14["reference_neuron"]["tau_syn_ms"]
-    params[spec.role("tau_syn_exc")] = tau_syn
-    params[spec.role("tau_syn_inh")] = tau_syn
-    params[spec.role("bias_current")] = float(spec.weight(net.dc_pA[i]))
-    overrides = dict(config.neuron["params"])
-    overrides.update(config.neuron["by_population"].get(pop, {}))
-    for key, value in overrides.items():
-        params[key] = to_nest(value, where=f"[neuron] {key}")
-    return params
+    out = {}
+    for i, pop in enumerate(net.populations):
+        params = spec.params_for(pop, net.cell_types[i])
+        params[spec.role("tau_syn_exc")] = tau_syn
+        params[spec.role("tau_syn_inh")] = tau_syn
+        params[spec.role("bias_current")] = float(spec.weight(net.dc_pA[i]))
+        overrides = {**config.neuron["params"], **config.neuron["by_population"].get(pop, {})}
+        for key, value in overrides.items():
+            params[key] = to_nest(value, where=f"[neuron] {key}")
+        out[pop] = params
+    return out
 
 
 def _normal(nest, mean, std, low, high):
@@ -147,8 +171,24 @@ def _normal(nest, mean, std, low, high):
     return nest.math.redraw(nest.random.normal(mean=mean, std=std), min=low, max=high)
 
 
+@dataclass
+class _Nodes:
+    """What construction created: populations, their recorders and the external inputs."""
+
+    populations: list
+    models: list
+    recorders: object
+    background: object = None
+    thalamus: object = None
+    thalamic_generator: object = None
+
+
 def simulate_pd14(config: RunConfig, progress=None) -> SimulationResult:
     """Build the PD14 network for one config, simulate it and collect spikes.
+
+    The steps are named after what they do: refuse a silent network, create,
+    connect, simulate, collect. Their NEST calls come in the reference
+    package's order, so the same seed gives the same spikes.
 
     Parameters
     ----------
@@ -166,47 +206,62 @@ def simulate_pd14(config: RunConfig, progress=None) -> SimulationResult:
     CortexzooError
         When a population would sit below rheobase and ``allow_subthreshold`` is false.
     """
-    from cortexzoo.models.kernel import import_nest, ready_kernel
+    from cortexzoo.models.kernel import import_nest
 
     say = progress or (lambda msg: None)
     import_nest()  # loading NEST's libraries is not network construction
-    sim, netcfg = config.simulation, config.network
     spec = get_model(config.neuron["model"])
-    net = derive(netcfg)
+    net = derive(config.network)
+    low = _refuse_silent_network(config, spec, net)
+    timings = {}
+    t0 = time.perf_counter()
+    nest, nodes = _create(config, spec, net, say)
+    timings["create"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    _connect(nest, nodes, config, spec, net, say)
+    timings["connect"] = time.perf_counter() - t0
+    for phase in ("presim", "sim"):
+        t0 = time.perf_counter()
+        _run_with_progress(nest, config.simulation[f"t_{phase}_ms"], phase, say)
+        timings[phase] = time.perf_counter() - t0
+    return SimulationResult(
+        spikes=_collect_spikes(nodes, net), timings_s=timings, counts=_counts(nest, net),
+        peak_memory_mb=peak_memory_mb(), derived=_derived(spec, net, low),
+        neuron_parameters=_parameters_in_nest(nest, nodes, resolved_neuron_parameters(config, spec, net), net))
+
+
+def _refuse_silent_network(config: RunConfig, spec: ModelSpec, net: DerivedNetwork) -> list:
+    """Stop before construction when DC drive leaves populations below rheobase (unless allowed)."""
     low = check_rheobase(config, spec, net)
-    if low and not netcfg["allow_subthreshold"]:
+    if low and not config.network["allow_subthreshold"]:
         listing = ", ".join(f"{p} {d:.0f} pA" for p, d, _ in low)
         raise CortexzooError(
-            f"With DC background at K_scaling={netcfg['K_scaling']}, the constant drive of {len(low)} population(s) "
-            f"is below the {spec.rheobase_pA:.0f} pA rheobase of {spec.name} ({listing}); the network would be "
-            "silent.",
+            f"With DC background at K_scaling={config.network['K_scaling']}, the constant drive of {len(low)} "
+            f"population(s) is below the {spec.rheobase_pA:.0f} pA rheobase of {spec.name} ({listing}); the "
+            "network would be silent.",
             "Use background = \"poisson\", raise K_scaling, or set allow_subthreshold = true in [network] if a "
             "silent network is really intended.",
         )
+    return low
 
-    timings = {}
-    t0 = time.perf_counter()
-    resolution = net.pd14["simulation"]["resolution_ms"]
-    nest = ready_kernel(threads=sim["threads"], resolution_ms=resolution, seed=sim["seed"],
-                        install_module=spec.is_nestml, progress=say)
+
+def _create(config: RunConfig, spec: ModelSpec, net: DerivedNetwork, say):
+    """Reset the kernel; create populations with their initial V, recorders and external inputs."""
+    from cortexzoo.models.kernel import ready_kernel
+
+    sim, netcfg = config.simulation, config.network
+    nest = ready_kernel(threads=sim["threads"], resolution_ms=net.pd14["simulation"]["resolution_ms"],
+                        seed=sim["seed"], install_module=spec.is_nestml, progress=say)
     check_neuron_parameters(config, nest=nest)
     say(f"creating {int(net.num_neurons.sum())} {spec.nest_model} neurons in {len(net.populations)} populations")
-    receptor_types = nest.GetDefaults(spec.nest_model).get("receptor_types", {})
-    # An explicit receptor_type, even the default 0, sends Connect down a
-    # per-connection port check that costs ~40 % of its time: give it only
-    # when the port is not 0.
-    receptors = {}
-    for cell_type, which in (("E", "exc"), ("I", "inh")):
-        port = spec.receptor(which, receptor_types)
-        receptors[cell_type] = {"receptor_type": port} if port != 0 else {}
-    v_role = spec.role("membrane_potential")
-    init = net.pd14["initial_V"]
-    pops = []
+    params = resolved_neuron_parameters(config, spec, net)
+    v_role, init = spec.role("membrane_potential"), net.pd14["initial_V"]
+    pops, models = [], []
     for i, pop in enumerate(net.populations):
         # Parameters go into a per-population model copy: creating from its
         # defaults is ~15x faster than setting every new node's status.
         model = f"cz_{spec.nest_model}_{pop}"
-        nest.CopyModel(spec.nest_model, model, _neuron_params(config, spec, net, i))
+        nest.CopyModel(spec.nest_model, model, params[pop])
         nodes = nest.Create(model, int(net.num_neurons[i]))
         if netcfg["V0_type"] == "optimized":
             mean, std = init["optimized_mean_mV"][i], init["optimized_std_mV"][i]
@@ -214,94 +269,132 @@ def simulate_pd14(config: RunConfig, progress=None) -> SimulationResult:
             mean, std = init["original_mean_mV"], init["original_std_mV"]
         nodes.set({v_role: nest.random.normal(mean=mean, std=std)})
         pops.append(nodes)
-    recorders = nest.Create("spike_recorder", len(pops))
+        models.append(model)
+    out = _Nodes(pops, models, nest.Create("spike_recorder", len(pops)))
     if netcfg["background"] == "poisson":
-        bg = nest.Create("poisson_generator", len(pops), params=[{"rate": net.bg_rate_Hz * k} for k in net.ext_indegree])
+        out.background = nest.Create("poisson_generator", len(pops),
+                                     params=[{"rate": net.bg_rate_Hz * k} for k in net.ext_indegree])
     if net.thalamus:
         th = net.thalamus
-        th_pop = nest.Create("parrot_neuron", th["num_neurons"])
-        th_gen = nest.Create("poisson_generator", params={"rate": th["rate_Hz"], "start": th["start_ms"],
-                                                           "stop": th["start_ms"] + th["duration_ms"]})
-    timings["create"] = time.perf_counter() - t0
+        out.thalamus = nest.Create("parrot_neuron", th["num_neurons"])
+        out.thalamic_generator = nest.Create("poisson_generator", params={
+            "rate": th["rate_Hz"], "start": th["start_ms"], "stop": th["start_ms"] + th["duration_ms"]})
+    return nest, out
 
-    t0 = time.perf_counter()
+
+def _receptors(nest, spec: ModelSpec) -> dict:
+    """Connect keywords per presynaptic cell type: a receptor_type only where the port is not 0.
+
+    An explicit receptor_type, even the default 0, sends Connect down a
+    per-connection port check that costs ~40 % of its time.
+    """
+    receptor_types = nest.GetDefaults(spec.nest_model).get("receptor_types", {})
+    out = {}
+    for cell_type, which in (("E", "exc"), ("I", "inh")):
+        port = spec.receptor(which, receptor_types)
+        out[cell_type] = {"receptor_type": port} if port != 0 else {}
+    return out
+
+
+def _connect(nest, nodes: _Nodes, config: RunConfig, spec: ModelSpec, net: DerivedNetwork, say) -> None:
+    """Recurrent, recorder, background and thalamic connections, then NEST's first Prepare."""
     say("connecting")
+    receptors = _receptors(nest, spec)
     # One synapse-model copy per target population: NEST allows at most 2^27
     # connections per synapse model and virtual process, which full scale
     # exceeds with 2 threads when all share static_synapse.
     syn_models = []
     for pop in net.populations:
-        name = f"cz_static_{pop}"
-        nest.CopyModel("static_synapse", name)
-        syn_models.append(name)
+        nest.CopyModel("static_synapse", f"cz_static_{pop}")
+        syn_models.append(f"cz_static_{pop}")
+    resolution = net.pd14["simulation"]["resolution_ms"]
     delay_min = resolution - 0.5 * resolution  # redraw below h/2 -> minimum delay one step [INM6]
-    w_rel = net.pd14["synapses"]["weight_rel_std"]
-    d_rel = net.pd14["synapses"]["delay_rel_std"]
-    n_syn = net.num_synapses
+    w_rel, d_rel = net.pd14["synapses"]["weight_rel_std"], net.pd14["synapses"]["delay_rel_std"]
     # Same order of Connect calls as the reference package, so that with the
     # same seed and threads both draw the same random numbers.
-    for i, target in enumerate(pops):
-        for j, source in enumerate(pops):
-            if n_syn[i, j] <= 0:
+    for i, target in enumerate(nodes.populations):
+        for j, source in enumerate(nodes.populations):
+            if net.num_synapses[i, j] <= 0:
                 continue
-            w = float(spec.weight(net.weight_mean_pA[i, j]))
+            w, d = float(spec.weight(net.weight_mean_pA[i, j])), float(net.delay_mean_ms[i, j])
             lo, hi = (-math.inf, 0.0) if w < 0 else (0.0, math.inf)
-            d = float(net.delay_mean_ms[i, j])
-            nest.Connect(source, target, {"rule": "fixed_total_number", "N": int(n_syn[i, j])},
+            nest.Connect(source, target, {"rule": "fixed_total_number", "N": int(net.num_synapses[i, j])},
                          {"synapse_model": syn_models[i], "weight": _normal(nest, w, abs(w) * w_rel, lo, hi),
                           "delay": _normal(nest, d, d * d_rel, delay_min, math.inf),
                           **receptors[net.cell_types[j]]})
-    for i, target in enumerate(pops):
-        nest.Connect(target, recorders[i])
-    if netcfg["background"] == "poisson":
-        for i, target in enumerate(pops):
-            nest.Connect(bg[i], target, "all_to_all",
+    for i, target in enumerate(nodes.populations):
+        nest.Connect(target, nodes.recorders[i])
+    if nodes.background is not None:
+        for i, target in enumerate(nodes.populations):
+            nest.Connect(nodes.background[i], target, "all_to_all",
                          {"synapse_model": syn_models[i], "weight": float(spec.weight(net.weight_ext_pA)),
                           "delay": net.pd14["synapses"]["delay_poisson_ms"], **receptors["E"]})
-    if net.thalamus:
-        nest.Connect(th_gen, th_pop)
-        w = float(spec.weight(th["weight_pA"]))
-        d = th["delay_mean_ms"]
-        for i, target in enumerate(pops):
-            if th["num_synapses"][i] > 0:
-                nest.Connect(th_pop, target, {"rule": "fixed_total_number", "N": int(th["num_synapses"][i])},
-                             {"synapse_model": syn_models[i], "weight": _normal(nest, w, w * w_rel, 0.0, math.inf),
-                              "delay": _normal(nest, d, d * th["delay_rel_std"], delay_min, math.inf),
-                              **receptors["E"]})
+    if nodes.thalamus is not None:
+        _connect_thalamus(nest, nodes, spec, net, syn_models, receptors["E"], delay_min)
     # Building the presynaptic infrastructure belongs to construction, as in the reference.
     nest.Prepare()
     nest.Cleanup()
-    timings["connect"] = time.perf_counter() - t0
-    n_total_syn = int(nest.num_connections)
-    say(f"connected: {n_total_syn} connections (incl. devices), peak memory {peak_memory_mb():.0f} MB")
+    say(f"connected: {int(nest.num_connections)} connections (incl. devices), peak memory {peak_memory_mb():.0f} MB")
 
-    for phase, duration in (("presim", sim["t_presim_ms"]), ("sim", sim["t_sim_ms"])):
-        t0 = time.perf_counter()
-        _run_with_progress(nest, duration, phase, say)
-        timings[phase] = time.perf_counter() - t0
 
+def _connect_thalamus(nest, nodes: _Nodes, spec, net, syn_models, receptor, delay_min) -> None:
+    th = net.thalamus
+    nest.Connect(nodes.thalamic_generator, nodes.thalamus)
+    w, d = float(spec.weight(th["weight_pA"])), th["delay_mean_ms"]
+    w_rel = net.pd14["synapses"]["weight_rel_std"]
+    for i, target in enumerate(nodes.populations):
+        if th["num_synapses"][i] > 0:
+            nest.Connect(nodes.thalamus, target, {"rule": "fixed_total_number", "N": int(th["num_synapses"][i])},
+                         {"synapse_model": syn_models[i], "weight": _normal(nest, w, w * w_rel, 0.0, math.inf),
+                          "delay": _normal(nest, d, d * th["delay_rel_std"], delay_min, math.inf), **receptor})
+
+
+def _collect_spikes(nodes: _Nodes, net: DerivedNetwork) -> dict:
+    """Population -> (ids 0-based within the population, times in ms)."""
     spikes = {}
     for i, pop in enumerate(net.populations):
-        ev = recorders[i].get("events")
-        first = pops[i][0].global_id
+        ev = nodes.recorders[i].get("events")
+        first = nodes.populations[i][0].global_id
         spikes[pop] = (np.asarray(ev["senders"], dtype=np.int64) - first, np.asarray(ev["times"], dtype=np.float64))
-    counts = {
+    return spikes
+
+
+def _parameters_in_nest(nest, nodes: _Nodes, intended: dict, net: DerivedNetwork) -> dict:
+    """The parameters as NEST reports them for each population (what was really simulated)."""
+    out = {}
+    for pop, model in zip(net.populations, nodes.models):
+        defaults = nest.GetDefaults(model)
+        out[pop] = {key: _plain(defaults[key]) for key in sorted(intended[pop])}
+    return out
+
+
+def _plain(value):
+    """NEST values as JSON-able Python scalars."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _counts(nest, net: DerivedNetwork) -> dict:
+    return {
         "neurons": {p: int(n) for p, n in zip(net.populations, net.num_neurons)},
         "neurons_total": int(net.num_neurons.sum()),
-        "synapses_recurrent": int(n_syn.sum()),
-        "connections_total_incl_devices": n_total_syn,
+        "synapses_recurrent": int(net.num_synapses.sum()),
+        "connections_total_incl_devices": int(nest.num_connections),
     }
-    derived = {
+
+
+def _derived(spec: ModelSpec, net: DerivedNetwork, low: list) -> dict:
+    return {
         "weight_mean_pA": spec.weight(net.weight_mean_pA).round(6).tolist(),
         "weight_ext_pA": float(spec.weight(net.weight_ext_pA)),
         "ext_indegree": net.ext_indegree.tolist(),
         "dc_pA": spec.weight(net.dc_pA).round(6).tolist(),
         "mean_ext_drive_pA": spec.weight(net.mean_ext_drive_pA).round(6).tolist(),
-        "num_synapses": n_syn.tolist(),
+        "num_synapses": net.num_synapses.tolist(),
         "rheobase_pA": spec.rheobase_pA,
         "subthreshold_populations": [p for p, _, _ in low],
     }
-    return SimulationResult(spikes, timings, counts, peak_memory_mb(), derived)
 
 
 def _run_with_progress(nest, duration_ms: float, phase: str, say, chunks: int = 10) -> None:

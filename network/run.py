@@ -7,10 +7,12 @@ import importlib.metadata
 import os
 import platform
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
-from cortexzoo import __version__
+from cortexzoo.errors import CortexzooError
 from cortexzoo.models.catalogue import get_model
+from cortexzoo.network.identity import identity_hash, run_identity, tool_versions
 from cortexzoo.network.output import RunWriter, check_output_dir
 from cortexzoo.network.params import RunConfig
 
@@ -37,23 +39,22 @@ def model_provenance(model_name: str) -> dict:
 
 
 def versions() -> dict:
-    """Versions of the tools that produced a run.
+    """Versions of the tools that produced a run (those in the identity, plus Python and numpy).
 
     Returns
     -------
     dict
     """
-    out = {"cortexzoo": __version__, "python": platform.python_version()}
-    for dist in ("nest-simulator", "nestml", "numpy"):
-        try:
-            out[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            out[dist] = None
+    out = {**tool_versions(), "python": platform.python_version()}
+    try:
+        out["numpy"] = importlib.metadata.version("numpy")
+    except importlib.metadata.PackageNotFoundError:
+        out["numpy"] = None
     return out
 
 
 def run_hash(config: RunConfig) -> str:
-    """Hash identifying a run: resolved config plus the neuron model's source.
+    """Hash identifying a run: the digest of :func:`cortexzoo.network.identity.run_identity`.
 
     Parameters
     ----------
@@ -63,10 +64,11 @@ def run_hash(config: RunConfig) -> str:
     -------
     str
     """
-    return config.config_hash(extra={"model": model_provenance(config.neuron["model"])})
+    return identity_hash(run_identity(config))
 
 
-def run_network(config: RunConfig, out_dir, overwrite: bool = False, progress=None) -> Path:
+def run_network(config: RunConfig, out_dir, overwrite: bool = False, progress=None,
+                keep_replaced: Path | None = None) -> Path:
     """Simulate one config and write its run directory atomically.
 
     Parameters
@@ -79,6 +81,9 @@ def run_network(config: RunConfig, out_dir, overwrite: bool = False, progress=No
         Replace a finished run at ``out_dir``.
     progress : callable, optional
         Receives one-line progress messages.
+    keep_replaced : pathlib.Path, optional
+        With ``overwrite``: move the replaced run here instead of deleting it
+        (only once the new run is whole).
 
     Returns
     -------
@@ -90,34 +95,54 @@ def run_network(config: RunConfig, out_dir, overwrite: bool = False, progress=No
     out_dir = Path(out_dir)
     check_output_dir(out_dir, overwrite)  # fail before any simulation work
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    identity = run_identity(config)  # before simulating: the inputs as they were when the run started
     t0 = time.perf_counter()
-    result = simulate_pd14(config, progress=progress)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    writer = RunWriter(out_dir, overwrite=overwrite)
+    with _disk_errors(out_dir):
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        writer = RunWriter(out_dir, overwrite=overwrite, keep_replaced=keep_replaced)
     try:
-        for pop, (ids, times) in result.spikes.items():
-            writer.write_spikes(pop, ids, times)
-        t_presim = config.simulation["t_presim_ms"]
-        metadata = {
-            "config": config.as_dict(),
-            "config_hash": run_hash(config),
-            "seed": config.simulation["seed"],
-            "threads": config.simulation["threads"],
-            "model": model_provenance(config.neuron["model"]),
-            "versions": versions(),
-            "populations": result.counts["neurons"],
-            "analysis_window_ms": [t_presim, t_presim + config.simulation["t_sim_ms"]],
-            "counts": result.counts,
-            "timings_s": {**{k: round(v, 4) for k, v in result.timings_s.items()},
-                          "total": round(time.perf_counter() - t0, 4)},
-            "real_time_factor": result.timings_s["sim"] / (config.simulation["t_sim_ms"] / 1000.0),
-            "peak_memory_mb": round(result.peak_memory_mb, 1),
-            "derived": result.derived,
-            "started": started,
-            "host": platform.node(),
-            "pid": os.getpid(),
-        }
-        return writer.finish(metadata)
+        result = simulate_pd14(config, progress=progress)
+        with _disk_errors(out_dir):
+            for pop, (ids, times) in result.spikes.items():
+                writer.write_spikes(pop, ids, times)
+            return writer.finish(_metadata(config, identity, result, started, time.perf_counter() - t0))
     except BaseException:
         writer.abort()
         raise
+
+
+@contextmanager
+def _disk_errors(out_dir: Path):
+    """Turn a failed write (disk full, quota, file size limit, permissions) into a user error."""
+    try:
+        yield
+    except OSError as exc:
+        raise CortexzooError(
+            f"Could not write the run {out_dir}: {exc.strerror or exc} ({exc.filename or out_dir}).",
+            "Free disk space (or raise the quota / file size limit, or fix permissions), then run again: this "
+            "run was not kept, finished runs are untouched.",
+        ) from None
+
+
+def _metadata(config: RunConfig, identity: dict, result, started: str, total_s: float) -> dict:
+    t_presim = config.simulation["t_presim_ms"]
+    return {
+        "config": config.as_dict(),
+        "config_hash": identity_hash(identity),
+        "identity": identity,
+        "neuron_parameters": result.neuron_parameters,
+        "seed": config.simulation["seed"],
+        "threads": config.simulation["threads"],
+        "model": model_provenance(config.neuron["model"]),
+        "versions": versions(),
+        "populations": result.counts["neurons"],
+        "analysis_window_ms": [t_presim, t_presim + config.simulation["t_sim_ms"]],
+        "counts": result.counts,
+        "timings_s": {**{k: round(v, 4) for k, v in result.timings_s.items()}, "total": round(total_s, 4)},
+        "real_time_factor": result.timings_s["sim"] / (config.simulation["t_sim_ms"] / 1000.0),
+        "peak_memory_mb": round(result.peak_memory_mb, 1),
+        "derived": result.derived,
+        "started": started,
+        "host": platform.node(),
+        "pid": os.getpid(),
+    }

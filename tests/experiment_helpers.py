@@ -73,9 +73,13 @@ def write_tiny_config(path, name, results_dir, variants=("lif_hot",), threads=1)
     return Path(path)
 
 
-def cli(*args, cwd, timeout=600):
-    """Run the ``cortexzoo`` command line in a subprocess; return the CompletedProcess."""
-    return subprocess.run([*CLI, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=ENV)
+def cli(*args, cwd, timeout=600, env=None):
+    """Run the ``cortexzoo`` command line in a subprocess; return the CompletedProcess.
+
+    ``env`` adds variables to the test environment (e.g. ``CORTEXZOO_CATALOGUE``).
+    """
+    return subprocess.run([*CLI, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env={**ENV, **(env or {})})
 
 
 def metadata_stamps(runs_dir):

@@ -98,9 +98,13 @@ def test_killed_compare_resumes_only_missing_runs(tmp_path, nestml_module):
     assert "| lif_hot-seed101" in result.stdout and "| lif_nestml-seed101" in result.stdout
     assert not [p for p in runs_dir.iterdir() if p.name.startswith(".")], "a later run should clean up debris"
 
-    # 4. One more variant: `run` simulates that one only.
+    # 4. One more variant: the directory belongs to the old config, so it is refused
+    # (naming the difference) until --replace adopts it; then `run` simulates that one only.
     write_tiny_config(config, "resume", results, variants=("lif_hot", "lif_nestml", "lif_cold"))
     result = cli("run", config, cwd=tmp_path)
+    assert result.returncode == 2 and "variants.lif_cold" in result.stderr and "--replace" in result.stderr
+    assert metadata_stamps(runs_dir) == before and "lif_cold" not in (exp / "experiment.toml").read_text()
+    result = cli("run", config, "--replace", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "1 run(s) simulated, 5 cached" in result.stdout
     assert simulated(result.stderr.splitlines(keepends=True)) == ["lif_cold-seed101"]

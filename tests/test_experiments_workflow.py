@@ -70,9 +70,10 @@ def test_tiny_workflow_runs_locally_and_shares_the_cli_cache(tmp_path, nestml_mo
     again = snakemake(config, tmp_path, "-n")
     assert "Nothing to be done" in again.stdout, again.stdout[-3000:]
 
-    # 3. A run the CLI adds is adopted by Snakemake: only validation and report run.
+    # 3. A run the CLI adds (adopting the grown config with --replace) is adopted by Snakemake:
+    # only validation and report run.
     write_tiny_config(config, "flow", results, variants=("lif_hot", "lif_nestml", "lif_cold"), threads=2)
-    run = cli("run", config, cwd=tmp_path)
+    run = cli("run", config, "--replace", cwd=tmp_path)
     assert "1 run(s) simulated, 5 cached" in run.stdout, run.stderr
     result = snakemake(config, tmp_path)
     assert result.returncode == 0, result.stdout[-5000:]
@@ -80,10 +81,15 @@ def test_tiny_workflow_runs_locally_and_shares_the_cli_cache(tmp_path, nestml_mo
     assert "lif_cold-seed101" in set(pd.read_csv(exp / "validation" / "scores.csv")["model"])
     stamps = metadata_stamps(exp / "runs")
 
-    # 4. A changed variant makes its run stale for both tools: the workflow plans that run only.
+    # 4. A changed variant: refused while the directory belongs to the old config; adopted with
+    # replace=1, its run is stale for both tools and the workflow plans that run only.
     config.write_text(config.read_text().replace('V_th = "-48 mV"', 'V_th = "-47 mV"'))
-    dry = snakemake(config, tmp_path, "-n")
+    refused = snakemake(config, tmp_path, "-n")
+    assert refused.returncode != 0 and "variants.lif_cold.params.V_th" in refused.stdout
+    assert "replace=1" in refused.stdout
+    dry = snakemake(config, tmp_path, "replace=1", "-n")
     assert dry.returncode == 0, dry.stdout[-3000:]
+    assert "lif_cold-seed101 will be simulated again" in dry.stdout and "V_th" in dry.stdout
     assert jobs(dry.stdout, "simulate") == ["lif_cold-seed101"]
     assert rules(dry.stdout) == ["all", "report", "simulate", "validate"]
     assert metadata_stamps(exp / "runs") == stamps  # a dry run touches no run

@@ -84,7 +84,7 @@ def test_output_files_long_format(result):
     table = pd.read_csv(out / "scores.csv")
     assert list(table.columns) == ["model", "population", "statistic", "score_kind", "primary", "raw", "null_mean",
                                    "null_max", "multiple_of_mean", "multiple_of_max", "matches",
-                                   "n_reference_seeds", "note"]
+                                   "status", "n_reference_seeds", "note"]
     # 3 models x 4 populations x (5 distributions x 3 kinds + synchrony + 2 psd kinds)
     assert len(table) == 3 * 4 * 18
     assert table["raw"].notna().all() and table["multiple_of_mean"].notna().all()
@@ -156,6 +156,32 @@ def test_cli_writes_tables_and_figures(runs, tmp_path, capsys):
     assert code == 2 and "does not exist" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("raw, null, why", [
+    (float("nan"), [0.1, 0.2, 0.3], "score is not finite"),
+    (float("inf"), [0.1, 0.2, 0.3], "score is not finite"),
+    (0.05, [0.1, float("nan"), 0.3], "natural variability is not finite"),  # effect size of 1-element samples
+    (0.05, [float("nan")], "natural variability is not finite"),
+])
+def test_undefined_scores_are_never_a_match(raw, null, why):
+    """A NaN/inf score or null is 'undefined', not 'reference seeds agree exactly' with a match or an inf multiple."""
+    from cortexzoo.validation.scores import relative_to_null
+
+    rel = relative_to_null(raw, np.array(null))
+    assert rel["status"].startswith("undefined: ") and why in rel["status"] and rel["matches"] is False
+    assert rel["multiple_of_max"] is None
+
+
+def test_decisions_of_defined_scores():
+    """The status follows multiple_of_max <= 1; a zero null with a nonzero score differs (infinitely)."""
+    from cortexzoo.validation.scores import relative_to_null
+
+    assert relative_to_null(0.2, np.array([0.1, 0.3]))["status"] == "matches"
+    assert relative_to_null(0.31, np.array([0.1, 0.3]))["status"] == "differs"
+    zero = relative_to_null(0.1, np.array([0.0, 0.0]))
+    assert zero["status"] == "differs" and zero["multiple_of_max"] == float("inf")
+    assert relative_to_null(0.1, np.array([]))["status"] == "raw only: single reference seed"
+
+
 def test_silent_candidate_population_is_flagged_not_fatal_when_asked(runs, tmp_path):
     """compare() scores a silent variant population as infinitely far, with the reason, and still draws figures."""
     silent = make_run(tmp_path / "silent", seed=53, silent=("L4I",))
@@ -163,7 +189,9 @@ def test_silent_candidate_population_is_flagged_not_fatal_when_asked(runs, tmp_p
     rows = res.scores[res.scores["population"] == "L4I"]
     assert len(rows) > 0 and np.isinf(rows["raw"].astype(float)).all()
     assert (rows["matches"] == False).all()  # noqa: E712 - object column of booleans
-    assert rows["note"].str.contains("no spikes").all()
+    assert rows["status"].str.startswith("undefined: ").all() and rows["note"].str.contains("no spikes").all()
+    summary = res.summary.set_index("model").loc["silent"]
+    assert summary["undefined"] == int(rows["primary"].sum()) and summary["matched"] <= summary["of"] - summary["undefined"]
     others = res.scores[res.scores["population"] != "L4I"]
     assert np.isfinite(others["raw"].astype(float)).all()
     assert (tmp_path / "out" / "heatmap.png").stat().st_size > 0

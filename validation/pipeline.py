@@ -28,7 +28,7 @@ from cortexzoo.validation.statistics import population_statistics
 
 DURATION_TOLERANCE_MS = 1e-6
 SCORE_COLUMNS = ["model", "population", "statistic", "score_kind", "primary", "raw", "null_mean", "null_max",
-                 "multiple_of_mean", "multiple_of_max", "matches", "n_reference_seeds", "note"]
+                 "multiple_of_mean", "multiple_of_max", "matches", "status", "n_reference_seeds", "note"]
 
 
 class ValidationWarning(UserWarning):
@@ -125,6 +125,8 @@ def validate(reference_dirs, candidate_dirs, out_dir, settings=None, progress=No
              degenerate_candidates: str = "error") -> ValidationResult:
     """Score candidate runs against reference seeds and write tables and figures.
 
+    Steps: load the runs, compute statistics, score, write tables, draw figures.
+
     Parameters
     ----------
     reference_dirs : list of str or pathlib.Path
@@ -142,9 +144,10 @@ def validate(reference_dirs, candidate_dirs, out_dir, settings=None, progress=No
         Skip the figures when False (faster in tests).
     degenerate_candidates : {"error", "flag"}
         What to do when a candidate population is silent or has too few spikes
-        for a statistic: raise (default), or score it as infinitely far from
-        the reference with the reason in ``note`` (used by ``compare``, where a
-        silent variant is a result, not a mistake). Reference runs always raise.
+        for a statistic: raise (default), or score it with status
+        ``"undefined: <reason>"`` (infinite raw score, never a match; used by
+        ``compare``, where a silent variant is a result, not a mistake).
+        Reference runs always raise.
 
     Returns
     -------
@@ -165,6 +168,26 @@ def validate(reference_dirs, candidate_dirs, out_dir, settings=None, progress=No
     """
     say = progress or (lambda message: None)
     settings = load_settings(settings)
+    if degenerate_candidates not in ("error", "flag"):
+        raise CortexzooError(f"degenerate_candidates = {degenerate_candidates!r}.", "Use 'error' or 'flag'.")
+    runs, ref_labels, cand_labels = _load_runs(reference_dirs, candidate_dirs, say)
+    notes = _seed_notes(len(ref_labels), settings, say)
+    populations = _populations(settings, runs[ref_labels[0]])
+    stats, degenerate = _statistics(runs, populations, ref_labels, settings, degenerate_candidates, say)
+    say("scores")
+    scores = _score_rows(stats, degenerate, populations, ref_labels, cand_labels, settings)
+    statistics = _statistics_table(runs, stats, populations, ref_labels)
+    summary = _summary(scores, cand_labels, len(ref_labels))
+    files = _write(out_dir, scores, statistics, summary, notes, settings, ref_labels, cand_labels)
+    if make_figures:
+        say("figures")
+        files.update(_figures(out_dir, runs, stats, populations, ref_labels, scores, settings, len(ref_labels)))
+    say(f"wrote {len(files)} files to {out_dir}")
+    return ValidationResult(scores, statistics, summary, notes, files, stats)
+
+
+def _load_runs(reference_dirs, candidate_dirs, say):
+    """Load every run (each once), check they are one network and the reference seeds differ."""
     reference_dirs, candidate_dirs = [Path(p) for p in reference_dirs], [Path(p) for p in candidate_dirs]
     if not reference_dirs:
         raise CortexzooError("No reference run given.", "Pass at least one reference run directory (better 3 seeds).")
@@ -177,21 +200,23 @@ def validate(reference_dirs, candidate_dirs, out_dir, settings=None, progress=No
             raise CortexzooError(f"Run {p} is given more than once.",
                                  "Pass each run once; a reference seed compared with itself fakes zero variability.")
     labels = _labels(all_dirs)
-    ref_labels, cand_labels = labels[:len(reference_dirs)], labels[len(reference_dirs):]
-
     runs = {}
     for label, path in zip(labels, all_dirs):
         say(f"loading {path}")
         runs[label] = load_run(path)
     _check_consistent(runs)
+    ref_labels = labels[:len(reference_dirs)]
     seeds = [runs[lb].metadata.get("seed") for lb in ref_labels]
     known = [s for s in seeds if s is not None]
     if len(set(map(str, known))) < len(known):
         raise CortexzooError(f"Reference runs share a seed ({seeds}); they are not independent realisations.",
                              "Run the reference with different seeds.")
+    return runs, ref_labels, labels[len(reference_dirs):]
 
+
+def _seed_notes(n_ref: int, settings: dict, say) -> list:
+    """Warnings about a null distribution resting on too few reference seeds."""
     notes = []
-    n_ref = len(reference_dirs)
     if n_ref == 1:
         notes.append("Only one reference seed: no null distribution exists, so only raw scores are reported "
                      "(no multiples of natural variability, no 'matches').")
@@ -200,18 +225,22 @@ def validate(reference_dirs, candidate_dirs, out_dir, settings=None, progress=No
                      f"{settings['scores']['min_reference_seeds']}): natural variability rests on "
                      f"{n_ref * (n_ref - 1) // 2} pair(s) and is poorly estimated.")
     for note in notes:
-        warnings.warn(note, ValidationWarning, stacklevel=2)
+        warnings.warn(note, ValidationWarning, stacklevel=3)
         say(f"warning: {note}")
+    return notes
 
-    run0 = runs[labels[0]]
-    populations = list(settings["scores"]["populations"]) or run0.populations
-    unknown = [p for p in populations if p not in run0.sizes]
+
+def _populations(settings: dict, run) -> list:
+    populations = list(settings["scores"]["populations"]) or run.populations
+    unknown = [p for p in populations if p not in run.sizes]
     if unknown:
         raise CortexzooError(f"Unknown populations {unknown} in scores.populations.",
-                             f"The runs have {', '.join(run0.populations)}.")
+                             f"The runs have {', '.join(run.populations)}.")
+    return populations
 
-    if degenerate_candidates not in ("error", "flag"):
-        raise CortexzooError(f"degenerate_candidates = {degenerate_candidates!r}.", "Use 'error' or 'flag'.")
+
+def _statistics(runs, populations, ref_labels, settings, degenerate_candidates, say):
+    """Statistics per run and population; candidate populations too sparse to score are noted, not fatal."""
     stats, degenerate = {}, {}
     for label, run in runs.items():
         say(f"statistics of {label}")
@@ -225,11 +254,15 @@ def validate(reference_dirs, candidate_dirs, out_dir, settings=None, progress=No
                 if label in ref_labels or degenerate_candidates != "flag":
                     raise
                 degenerate[(label, pop)] = err.problem
-                say(f"warning: {err.problem} Its scores are set to infinity.")
+                say(f"warning: {err.problem} Its scores are undefined.")
             stats[label][pop] = st
+    return stats, degenerate
 
-    say("scores")
+
+def _score_rows(stats, degenerate, populations, ref_labels, cand_labels, settings) -> pd.DataFrame:
+    """One row per (candidate, population, statistic, score kind), with its decision."""
     primary = settings["scores"]["primary"]
+    n_ref = len(ref_labels)
     rows = []
     for pop in populations:
         refs = [stats[lb][pop] for lb in ref_labels]
@@ -239,55 +272,49 @@ def validate(reference_dirs, candidate_dirs, out_dir, settings=None, progress=No
             raw = None if why else candidate_scores(refs, stats[cand][pop])
             for stat in STATISTICS:
                 for kind in SCORE_KINDS[stat]:
-                    if why:
-                        rel = relative_to_null(float("inf"), null[(stat, kind)])
-                        rows.append({"model": cand, "population": pop, "statistic": stat, "score_kind": kind,
-                                     "primary": primary.get(stat) == kind, "raw": float("inf"),
-                                     **{**rel, "matches": False if n_ref > 1 else None, "note": why},
-                                     "n_reference_seeds": n_ref})
-                        continue
-                    rel = relative_to_null(raw[(stat, kind)], null[(stat, kind)])
+                    value = float("inf") if why else raw[(stat, kind)]
+                    rel = relative_to_null(value, null[(stat, kind)])
+                    if why and n_ref > 1:
+                        rel.update(status=f"undefined: {why}", note=why, matches=False)
                     rows.append({"model": cand, "population": pop, "statistic": stat, "score_kind": kind,
-                                 "primary": primary.get(stat) == kind, "raw": raw[(stat, kind)], **rel,
+                                 "primary": primary.get(stat) == kind, "raw": value, **rel,
                                  "n_reference_seeds": n_ref})
     scores = pd.DataFrame(rows, columns=SCORE_COLUMNS)
     scores["matches"] = scores["matches"].astype(object)
+    return scores
 
-    stat_rows = []
-    for label in labels:
+
+def _statistics_table(runs, stats, populations, ref_labels) -> pd.DataFrame:
+    rows = []
+    for label, run in runs.items():
         role = "reference" if label in ref_labels else "candidate"
         for pop in populations:
-            stat_rows.append({"run": label, "role": role, "path": str(runs[label].path), **stats[label][pop].summary()})
-    statistics = pd.DataFrame(stat_rows)
-
-    summary = _summary(scores, cand_labels, n_ref)
-    files = _write(out_dir, scores, statistics, summary, notes, settings, ref_labels, cand_labels)
-    if make_figures:
-        say("figures")
-        files.update(_figures(out_dir, runs, stats, populations, ref_labels, scores, settings, n_ref))
-    say(f"wrote {len(files)} files to {out_dir}")
-    return ValidationResult(scores, statistics, summary, notes, files, stats)
+            rows.append({"run": label, "role": role, "path": str(run.path), **stats[label][pop].summary()})
+    return pd.DataFrame(rows)
 
 
 def _summary(scores, cand_labels, n_ref) -> pd.DataFrame:
+    """Per candidate: primary pairs matched, undefined, and the median and worst multiple of natural variability."""
     prim = scores[scores["primary"]]
     rows = []
     for cand in cand_labels:
         mine = prim[prim["model"] == cand]
+        row = {"model": cand, "matched": None, "undefined": None, "of": len(mine), "median_multiple_of_mean": None,
+               "worst_multiple_of_mean": None, "worst": None}
         if n_ref > 1:
-            mult = mine["multiple_of_mean"].astype(float)
-            rows.append({"model": cand, "matched": int(mine["matches"].sum()), "of": len(mine),
-                         "median_multiple_of_mean": float(mult.median()), "worst_multiple_of_mean": float(mult.max()),
-                         "worst": " ".join(mine.loc[mult.idxmax(), ["population", "statistic"]])})
-        else:
-            rows.append({"model": cand, "matched": None, "of": len(mine), "median_multiple_of_mean": None,
-                         "worst_multiple_of_mean": None, "worst": None})
+            mult = pd.to_numeric(mine["multiple_of_mean"], errors="coerce")
+            row.update(matched=int((mine["status"] == "matches").sum()),
+                       undefined=int(mine["status"].str.startswith("undefined").sum()),
+                       median_multiple_of_mean=float(mult.median()), worst_multiple_of_mean=float(mult.max()))
+            if mult.notna().any():
+                row["worst"] = " ".join(mine.loc[mult.idxmax(), ["population", "statistic"]])
+        rows.append(row)
     summary = pd.DataFrame(rows)
     if n_ref > 1:
-        # Distances: fewer mismatches first, then the smaller median multiple. Never descending.
-        summary["_mismatched"] = summary["of"] - summary["matched"]
-        summary = summary.sort_values(["_mismatched", "median_multiple_of_mean"], ascending=True, kind="stable")
-        summary = summary.drop(columns="_mismatched").reset_index(drop=True)
+        # Distances: fewer pairs that are not a match first, then the smaller median multiple. Never descending.
+        summary["_not_matched"] = summary["of"] - summary["matched"]
+        summary = summary.sort_values(["_not_matched", "median_multiple_of_mean"], ascending=True, kind="stable")
+        summary = summary.drop(columns="_not_matched").reset_index(drop=True)
     return summary
 
 
@@ -301,7 +328,8 @@ def _write(out_dir, scores, statistics, summary, notes, settings, ref_labels, ca
     summary.to_csv(files["summary.csv"], index=False)
     payload = {
         "about": "Scores are distances: lower is better. 'multiple_of_*' divide the raw score by the mean / max "
-                 "of the same score between pairs of reference seeds; 'matches' means multiple_of_max <= 1.",
+                 "of the same score between pairs of reference seeds; status 'matches' means multiple_of_max "
+                 "<= 1, 'undefined: ...' that a statistic or score is not finite (never a match).",
         "references": ref_labels, "candidates": cand_labels, "warnings": notes, "settings": settings,
         "rows": [{k: _jsonable(v) for k, v in row.items()} for row in scores.to_dict(orient="records")],
     }

@@ -15,6 +15,7 @@ seeds; see :func:`relative_to_null`.
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 
@@ -206,7 +207,7 @@ def candidate_scores(reference_stats: list, cand) -> dict:
 
 
 def relative_to_null(raw: float, null) -> dict:
-    """Express a raw score as a multiple of natural variability.
+    """Express a raw score as a multiple of natural variability, and decide.
 
     Parameters
     ----------
@@ -218,14 +219,25 @@ def relative_to_null(raw: float, null) -> dict:
     -------
     dict
         ``null_mean``, ``null_max``, ``multiple_of_mean``, ``multiple_of_max``,
-        ``matches`` (``multiple_of_max <= 1``) and ``note`` explaining any
-        missing value.
+        ``matches`` (``multiple_of_max <= 1``; never true for an undefined
+        score), ``status`` (``"matches"``, ``"differs"``, ``"undefined: ..."``
+        or ``"raw only: single reference seed"``) and ``note`` explaining any
+        missing or infinite value.
     """
     null = np.asarray(null, dtype=float)
     if null.size == 0:
         return {"null_mean": None, "null_max": None, "multiple_of_mean": None, "multiple_of_max": None,
-                "matches": None, "note": "single reference seed: no null distribution, raw score only"}
+                "matches": None, "status": "raw only: single reference seed",
+                "note": "single reference seed: no null distribution, raw score only"}
+    if not np.all(np.isfinite(null)):
+        why = "undefined: natural variability is not finite (too few spikes or samples in the reference seeds)"
+        return {"null_mean": None, "null_max": None, "multiple_of_mean": None, "multiple_of_max": None,
+                "matches": False, "status": why, "note": why}
     mean, top = float(null.mean()), float(null.max())
+    if not math.isfinite(raw):
+        why = "undefined: the score is not finite (too few spikes or samples in the candidate)"
+        return {"null_mean": mean, "null_max": top, "multiple_of_mean": None, "multiple_of_max": None,
+                "matches": False, "status": why, "note": why}
     note = ""
 
     def multiple(scale):
@@ -236,5 +248,6 @@ def relative_to_null(raw: float, null) -> dict:
         return 0.0 if raw == 0 else float("inf")
 
     m_mean, m_max = multiple(mean), multiple(top)
+    matches = bool(m_max <= 1.0)
     return {"null_mean": mean, "null_max": top, "multiple_of_mean": m_mean, "multiple_of_max": m_max,
-            "matches": bool(m_max <= 1.0), "note": note}
+            "matches": matches, "status": "matches" if matches else "differs", "note": note}

@@ -1,0 +1,183 @@
+"""A run's identity: every input that decides its spikes, and what changed between two runs.
+
+A cached run is reused only when its identity equals the one the current
+inputs give. The identity holds
+
+* ``config``: the resolved run config (seed, threads, durations, scale, overrides);
+* ``neuron_parameters``: population -> parameters the neurons get (catalogue,
+  network roles and config overrides, resolved before anything runs);
+* ``catalogue_entry``: hash of the model's whole ``[models.<name>]`` table;
+* ``pd14``: hash of the PD14 parameter file ``network/pd14.toml``;
+* ``resolution_ms``: the simulation step (also inside ``pd14``; named so a
+  change of it is reported as such);
+* ``versions``: cortexzoo, NEST and NESTML;
+* ``model_build``: for NESTML models the build key of the model's own code
+  (its source, tool versions, compiler flags and template patches), ``None``
+  for NEST built-ins. Other models' sources do not enter: they do not change
+  this model's generated code.
+
+The run hash is a digest of all of it; ``metadata.json`` keeps the identity
+itself so that a re-run can say which input changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+
+from cortexzoo import __version__
+from cortexzoo.models.catalogue import get_model
+from cortexzoo.network.params import RunConfig, load_pd14
+
+
+def _digest(value) -> str:
+    blob = json.dumps(value, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _version(dist: str):
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def tool_versions() -> dict:
+    """Versions of the tools that decide a run's spikes.
+
+    Returns
+    -------
+    dict
+        ``{"cortexzoo": ..., "nest-simulator": ..., "nestml": ...}``.
+    """
+    return {"cortexzoo": __version__, "nest-simulator": _version("nest-simulator"), "nestml": _version("nestml")}
+
+
+def run_identity(config: RunConfig) -> dict:
+    """Everything that decides the spikes of one run (see the module docstring).
+
+    Parameters
+    ----------
+    config : RunConfig
+
+    Returns
+    -------
+    dict
+        JSON-able; equal identities give equal spikes (same machine-independent
+        NEST results for the same seed and thread count).
+    """
+    from cortexzoo.models.build import model_build_key
+    from cortexzoo.network.pd14 import resolved_neuron_parameters
+
+    spec = get_model(config.neuron["model"])
+    pd14 = load_pd14()
+    return {
+        "config": config.as_dict(),
+        "neuron_parameters": resolved_neuron_parameters(config, spec),
+        "catalogue_entry": _digest(spec.raw),
+        "pd14": _digest(pd14),
+        "resolution_ms": pd14["simulation"]["resolution_ms"],
+        "versions": tool_versions(),
+        "model_build": model_build_key(spec.source) if spec.is_nestml else None,
+    }
+
+
+def identity_hash(identity: dict) -> str:
+    """The run hash: 16 hex characters of the identity's digest.
+
+    Parameters
+    ----------
+    identity : dict
+
+    Returns
+    -------
+    str
+    """
+    return _digest(identity)
+
+
+# How each part of the identity is named when it changed.
+_PARTS = {
+    "config": "the run config",
+    "neuron_parameters": "the resolved neuron parameters",
+    "catalogue_entry": "the model's catalogue entry",
+    "pd14": "network/pd14.toml",
+    "resolution_ms": "the simulation resolution",
+    "versions": "tool versions",
+    "model_build": "the NESTML model's code or build (source, tool versions, compiler flags, template patches)",
+}
+
+
+def identity_changes(old: dict | None, new: dict) -> list:
+    """Say which inputs differ between a stored identity and the current one.
+
+    Parameters
+    ----------
+    old : dict or None
+        ``metadata["identity"]`` of a finished run (None for runs made before
+        identities were recorded).
+    new : dict
+        :func:`run_identity` of the current inputs.
+
+    Returns
+    -------
+    list of str
+        One phrase per changed part, with the changed values where they are
+        short (parameters, versions, config keys); empty when nothing changed.
+    """
+    if not isinstance(old, dict):
+        return ["the run was made before cortexzoo recorded run identities"]
+    out = []
+    for part, name in _PARTS.items():
+        a, b = old.get(part), new.get(part)
+        if a == b:
+            continue
+        if not (isinstance(a, dict) and isinstance(b, dict)):
+            detail = []
+        elif part == "neuron_parameters":
+            detail = _parameter_changes(a, b)
+        else:
+            detail = nested_differences(a, b)
+        out.append(f"{name} ({'; '.join(detail[:4])}{'; ...' if len(detail) > 4 else ''})" if detail else name)
+    return out
+
+
+def _parameter_changes(old: dict, new: dict) -> list:
+    """Changed neuron parameters, one phrase per (parameter, old, new) with the populations it affects."""
+    groups = {}
+    for pop in sorted(set(old) | set(new)):
+        a, b = old.get(pop, {}), new.get(pop, {})
+        for key in sorted(set(a) | set(b)):
+            if a.get(key, "(absent)") != b.get(key, "(absent)"):
+                groups.setdefault((key, repr(a.get(key, "(absent)")), repr(b.get(key, "(absent)"))), []).append(pop)
+    n_pops = len(set(old) | set(new))
+    return [f"{key}: {x} -> {y} in {'all populations' if len(pops) == n_pops else ', '.join(pops)}"
+            for (key, x, y), pops in groups.items()]
+
+
+def nested_differences(a: dict, b: dict, prefix: str = "") -> list:
+    """Leaf-level differences of two nested dicts.
+
+    Parameters
+    ----------
+    a, b : dict
+    prefix : str
+        Prepended to every key path.
+
+    Returns
+    -------
+    list of str
+        ``"table.key: old -> new"`` per differing leaf, keys sorted; a key
+        missing on one side shows as ``(absent)``.
+    """
+    out = []
+    for key in sorted(set(a) | set(b), key=str):
+        x, y = a.get(key, "(absent)"), b.get(key, "(absent)")
+        if x == y:
+            continue
+        if isinstance(x, dict) and isinstance(y, dict):
+            out += nested_differences(x, y, f"{prefix}{key}.")
+        else:
+            out.append(f"{prefix}{key}: {x!r} -> {y!r}")
+    return out
