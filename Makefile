@@ -60,7 +60,7 @@ test: install test-deps
 # Re-render docs/report_screenshot.png (README figure) from a finished experiment directory.
 SCREENSHOT_FROM ?= results/quick
 screenshot: install test-deps
-	$(BIN)/python -m cortexzoo.experiments.screenshot $(SCREENSHOT_FROM) docs/report_screenshot.png
+	$(BIN)/python tests/screenshot.py $(SCREENSHOT_FROM) docs/report_screenshot.png
 
 clean:
 	rm -rf $(VENV) results

@@ -7,11 +7,11 @@ exceed the KS distance between two package runs with different seeds.
 
 import numpy as np
 import pytest
+from reference_package import run_reference_package
 from scipy.stats import ks_2samp
 
 from cortexzoo.network.params import parse_run_config
 from cortexzoo.network.pd14 import simulate_pd14
-from cortexzoo.network.reference_package import run_reference_package
 
 SCALE = dict(N_scaling=0.1, K_scaling=0.1, background="poisson")
 T_PRESIM, T_SIM, THREADS = 200.0, 1000.0, 2

@@ -4,8 +4,8 @@ import matplotlib.image
 import numpy as np
 import pytest
 from experiment_helpers import cli, write_tiny_config
+from screenshot import render_report
 
-from cortexzoo.experiments.screenshot import render_report
 from cortexzoo.validation.report import VALIDATION_FIGURES
 
 

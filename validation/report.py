@@ -2,17 +2,19 @@
 
 Reads only what earlier stages wrote (experiment.toml, run metadata,
 validation/scores.csv and figures, the calibration figure), so it can be
-re-made at any time with ``cortexzoo report DIR``.
+re-made at any time with ``cortexzoo report DIR``. Both files are rendered
+from the Jinja2 templates in ``templates/``; the HTML one autoescapes, so
+only the tables pandas has already escaped are inserted verbatim.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import json
 import time
 from pathlib import Path
 
+import jinja2
 import pandas as pd
 
 from cortexzoo.errors import CortexzooError
@@ -24,11 +26,44 @@ VALIDATION_FIGURES = [
     ("psd_overlay.png", "Power spectra of the population rates"),
     ("raster.png", "Raster excerpts (first reference seed and every variant)"),
 ]
+CALIBRATION_CAPTION = "f-I curves of all models against the PD14 LIF"
+TEMPLATES = Path(__file__).parent / "templates"
+# Only the HTML template escapes: Markdown has no escaping and would show "&lt;" literally.
+_ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
+                          autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",)),
+                          trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
 
 
-def _img(path: Path, alt: str) -> str:
-    data = base64.b64encode(path.read_bytes()).decode()
-    return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"><figcaption>{html.escape(alt)}</figcaption></figure>'
+def score_status(scores: pd.DataFrame) -> pd.Series:
+    """The status of each score row: "matches", "differs", "undefined: <reason>" or "raw only: ...".
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        Long-format scores as written by :func:`cortexzoo.validation.pipeline.validate`.
+
+    Returns
+    -------
+    pandas.Series of str
+        The ``status`` column when ``scores.csv`` has one. Older files have only
+        ``matches``; there a missing ``matches`` means a single reference seed,
+        and a ``matches`` of false on a non-finite (NaN) multiple means the score
+        is undefined, never that it differs.
+    """
+    if "status" in scores:
+        return scores["status"].fillna("undefined: no status").astype(str)
+    matches = scores["matches"].astype(str).str.lower()
+    multiple = pd.to_numeric(scores["multiple_of_max"], errors="coerce")
+    status = pd.Series("differs", index=scores.index)
+    status[multiple.isna()] = "undefined: non-finite score"
+    status[~matches.isin(["true", "false"])] = "raw only: single reference seed"
+    status[matches == "true"] = "matches"
+    return status
+
+
+def _primary(scores: pd.DataFrame) -> pd.DataFrame:
+    """Primary score rows with their ``status`` (see :func:`score_status`)."""
+    return scores.assign(status=score_status(scores))[scores["primary"].astype(bool)].copy()
 
 
 def what_differs(scores: pd.DataFrame) -> dict:
@@ -43,14 +78,34 @@ def what_differs(scores: pd.DataFrame) -> dict:
     -------
     dict
         Variant -> list of ``(population, statistic, multiple_of_max)`` with
-        ``matches`` false, largest multiple first.
+        status "differs", largest multiple first. Undefined scores are not here
+        (see :func:`what_is_undefined`).
     """
-    prim = scores[scores["primary"].astype(bool)]
     out = {}
-    for model, group in prim.groupby("model", sort=False):
-        bad = group[group["matches"].astype(str).str.lower() == "false"]
-        bad = bad.sort_values("multiple_of_max", ascending=False)
+    for model, group in _primary(scores).groupby("model", sort=False):
+        bad = group[group["status"] == "differs"].sort_values("multiple_of_max", ascending=False)
         out[model] = [(r.population, r.statistic, float(r.multiple_of_max)) for r in bad.itertuples()]
+    return out
+
+
+def what_is_undefined(scores: pd.DataFrame) -> dict:
+    """Per variant: primary scores that are undefined, with the reason.
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        Long-format scores as written by :func:`cortexzoo.validation.pipeline.validate`.
+
+    Returns
+    -------
+    dict
+        Variant -> list of ``(population, statistic, reason)`` for status
+        "undefined: <reason>", in input order.
+    """
+    out = {}
+    for model, group in _primary(scores).groupby("model", sort=False):
+        undefined = group[group["status"].str.startswith("undefined")]
+        out[model] = [(r.population, r.statistic, r.status.partition(":")[2].strip()) for r in undefined.itertuples()]
     return out
 
 
@@ -66,15 +121,52 @@ def score_table(scores: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         Rows in input order (never sorted by score), one column per statistic
         with the median multiple of the mean ref-ref score, plus the number of
-        (population, statistic) pairs that match.
+        (population, statistic) pairs whose status is "matches" (undefined and
+        raw-only scores never count).
     """
-    prim = scores[scores["primary"].astype(bool)].copy()
+    prim = _primary(scores)
     prim["multiple_of_mean"] = pd.to_numeric(prim["multiple_of_mean"], errors="coerce")
     table = prim.pivot_table(index="model", columns="statistic", values="multiple_of_mean", aggfunc="median",
                              sort=False)
-    matched = prim.assign(m=prim["matches"].astype(str).str.lower() == "true").groupby("model", sort=False)["m"]
+    matched = prim.assign(m=prim["status"] == "matches").groupby("model", sort=False)["m"]
     table["matched"] = matched.sum().astype(int).astype(str) + "/" + matched.size().astype(str)
     return table
+
+
+def _verdicts(scores: pd.DataFrame) -> list[dict]:
+    """Per variant, what both templates say about it: differing, undefined, and whether there is a null at all."""
+    differs, undefined = what_differs(scores), what_is_undefined(scores)
+    prim = _primary(scores)
+    return [{"model": model, "differs": differs[model], "undefined": undefined[model],
+             "raw_only": bool(group["status"].str.startswith("raw only").all())}
+            for model, group in prim.groupby("model", sort=False)]
+
+
+def _runs(exp: Path) -> list[dict]:
+    """One row per finished run: identity, size, timings, memory and versions from its metadata."""
+    runs = []
+    for meta_file in sorted((exp / "runs").glob("*/metadata.json")):
+        meta = json.loads(meta_file.read_text())
+        runs.append({"run": meta_file.parent.name, "model": meta["model"]["nest_model"], "seed": meta["seed"],
+                     "neurons": meta["counts"]["neurons_total"], "synapses": meta["counts"]["synapses_recurrent"],
+                     "build_s": round(meta["timings_s"]["create"] + meta["timings_s"]["connect"], 1),
+                     "sim_s": round(meta["timings_s"]["sim"], 1), "peak_MB": meta["peak_memory_mb"],
+                     "versions": meta["versions"]})
+    return runs
+
+
+def _figures(val: Path, calibration_figure: Path | None) -> tuple[list[dict], dict | None]:
+    """Validation figures that exist and the calibration figure, inlined as base64 so the page stands alone."""
+    def inline(path: Path, caption: str) -> dict:
+        return {"caption": caption, "data": base64.b64encode(path.read_bytes()).decode()}
+
+    figures = [inline(val / name, caption) for name, caption in VALIDATION_FIGURES if (val / name).is_file()]
+    if calibration_figure is None:
+        from cortexzoo.models.build import SOURCE_DIR
+
+        calibration_figure = SOURCE_DIR / "calibration" / "fI_curves.png"
+    calibration = Path(calibration_figure)
+    return figures, inline(calibration, CALIBRATION_CAPTION) if calibration.is_file() else None
 
 
 def write_report(experiment_dir, calibration_figure: Path | None = None) -> dict:
@@ -104,75 +196,24 @@ def write_report(experiment_dir, calibration_figure: Path | None = None) -> dict
                              f"Run `cortexzoo compare` (or `cortexzoo validate ... --out {val}`) first.")
     scores = pd.read_csv(val / "scores.csv")
     payload = json.loads((val / "scores.json").read_text()) if (val / "scores.json").is_file() else {}
-    config_text = (exp / "experiment.toml").read_text() if (exp / "experiment.toml").is_file() else "(no config)"
-    runs = []
-    for meta_file in sorted((exp / "runs").glob("*/metadata.json")):
-        meta = json.loads(meta_file.read_text())
-        runs.append({"run": meta_file.parent.name, "model": meta["model"]["nest_model"], "seed": meta["seed"],
-                     "neurons": meta["counts"]["neurons_total"], "synapses": meta["counts"]["synapses_recurrent"],
-                     "build_s": round(meta["timings_s"]["create"] + meta["timings_s"]["connect"], 1),
-                     "sim_s": round(meta["timings_s"]["sim"], 1), "peak_MB": meta["peak_memory_mb"],
-                     "versions": meta["versions"]})
+    runs = _runs(exp)
     versions = runs[0]["versions"] if runs else {}
     table = score_table(scores)
-    differs = what_differs(scores)
-    warnings = payload.get("warnings", [])
-
-    if calibration_figure is None:
-        from cortexzoo.models.build import SOURCE_DIR
-
-        candidate = SOURCE_DIR / "calibration" / "fI_curves.png"
-        calibration_figure = candidate if candidate.is_file() else None
-
-    md = [f"# cortexzoo report: {exp.name}", "",
-          f"Generated {time.strftime('%Y-%m-%d %H:%M')}; versions: "
-          + ", ".join(f"{k} {v}" for k, v in versions.items()), "",
-          "Scores are distances (lower is better). Each cell is the median over populations of the primary score "
-          "divided by the mean score between pairs of reference seeds; 1 means as different as two reference "
-          "seeds. `matched` counts (population, statistic) pairs within the largest reference-reference score.", ""]
-    md += [table.to_markdown(floatfmt=".2f"), ""]
-    md += ["## What differs", ""]
-    for model, items in differs.items():
-        if items:
-            listing = "; ".join(f"{p} {s} ({m:.1f}x)" for p, s, m in items[:8])
-            more = f" and {len(items) - 8} more" if len(items) > 8 else ""
-            md.append(f"- **{model}**: outside natural variability for {listing}{more}.")
-        else:
-            md.append(f"- **{model}**: within natural variability on every primary statistic.")
-    for w in warnings:
-        md.append(f"\n> warning: {w}")
-    summary_text = "\n".join(md)
-
-    body = [f"<h1>cortexzoo report: {html.escape(exp.name)}</h1>",
-            "<p>Scores are distances: <b>lower is better</b>. A multiple of 1 means a variant differs from the "
-            "reference as much as two reference seeds differ from each other.</p>"]
-    for w in warnings:
-        body.append(f'<p class="warn">warning: {html.escape(w)}</p>')
-    body += ["<h2>Score table</h2>", table.to_html(float_format=lambda x: f"{x:.2f}", border=0, classes="scores"),
-             "<h2>What differs</h2><ul>"]
-    for model, items in differs.items():
-        more = f" and {len(items) - 8} more (see the heatmap)" if len(items) > 8 else ""
-        text = ("outside natural variability for " + "; ".join(f"{p} {s} ({m:.1f}&times;)" for p, s, m in items[:8])
-                + more if items else "within natural variability on every primary statistic")
-        body.append(f"<li><b>{html.escape(model)}</b>: {text}</li>")
-    body.append("</ul><h2>Figures</h2>")
-    for name, caption in VALIDATION_FIGURES:
-        if (val / name).is_file():
-            body.append(_img(val / name, caption))
-    if calibration_figure is not None and Path(calibration_figure).is_file():
-        body.append("<h2>Single-neuron f&ndash;I curves (calibration)</h2>")
-        body.append(_img(Path(calibration_figure), "f-I curves of all models against the PD14 LIF"))
-    body += ["<h2>Runs and provenance</h2>",
-             pd.DataFrame([{k: v for k, v in r.items() if k != "versions"} for r in runs]).to_html(border=0),
-             "<p>Versions: " + html.escape(", ".join(f"{k} {v}" for k, v in versions.items())) + "</p>",
-             "<h2>All scores</h2>",
-             scores.to_html(border=0, index=False, float_format=lambda x: f"{x:.4g}", classes="all"),
-             "<h2>Experiment config</h2>", f"<pre>{html.escape(config_text)}</pre>"]
-    style = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}"
-             "table{border-collapse:collapse;font-size:13px}td,th{padding:2px 8px;border-bottom:1px solid #ddd}"
-             "img{max-width:100%}figure{margin:1em 0}.warn{color:#a50}pre{background:#f6f6f6;padding:1em}")
-    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>cortexzoo report {html.escape(exp.name)}"
-            f"</title><style>{style}</style></head><body>{''.join(body)}</body></html>")
+    figures, calibration = _figures(val, calibration_figure)
+    context = {
+        "name": exp.name, "generated": time.strftime("%Y-%m-%d %H:%M"),
+        "versions": ", ".join(f"{k} {v}" for k, v in versions.items()),
+        "warnings": payload.get("warnings", []), "verdicts": _verdicts(scores), "listed": 8,
+        "figures": figures, "calibration": calibration,
+        "config_text": (exp / "experiment.toml").read_text() if (exp / "experiment.toml").is_file() else "(no config)",
+        # pandas escapes cell contents itself; the HTML template inserts these with |safe.
+        "score_table_md": table.to_markdown(floatfmt=".2f"),
+        "score_table_html": table.to_html(float_format=lambda x: f"{x:.2f}", border=0, classes="scores"),
+        "runs_html": pd.DataFrame([{k: v for k, v in r.items() if k != "versions"} for r in runs]).to_html(border=0),
+        "scores_html": scores.to_html(border=0, index=False, float_format=lambda x: f"{x:.4g}", classes="all"),
+    }
+    summary_text = _ENV.get_template("summary.md.j2").render(context).rstrip("\n")
+    page = _ENV.get_template("report.html.j2").render(context)
     out = exp / "report"
     out.mkdir(exist_ok=True)
     (out / "index.html").write_text(page)

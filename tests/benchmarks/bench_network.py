@@ -43,7 +43,8 @@ def worker(args) -> None:
         out = {"spikes": res.spikes, "sizes": res.counts["neurons"], "timings_s": res.timings_s,
                "peak_memory_mb": res.peak_memory_mb}
     else:
-        from cortexzoo.network.reference_package import run_reference_package
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, where the package runner lives
+        from reference_package import run_reference_package
 
         with tempfile.TemporaryDirectory() as tmp:
             out = run_reference_package(tmp, args.scale, args.scale, args.background, args.seed, args.threads,

@@ -1,8 +1,9 @@
 """Render an experiment report in headless Chromium: a screenshot and an image check.
 
-Used by the report browser test and to regenerate the README figure::
+Used by the report browser test and to regenerate the README figure (``make
+screenshot``); it lives in ``tests/`` and is not installed::
 
-    python -m cortexzoo.experiments.screenshot results/quick docs/report_screenshot.png
+    python tests/screenshot.py results/quick docs/report_screenshot.png
 
 Chromium is the Debian package ``chromium`` (``make test`` installs it as root).
 """
@@ -125,7 +126,7 @@ def render_report(html_path, png_path=None, width: int = 1400, height: int = 300
 
 
 def main(argv=None) -> int:
-    """Screenshot an experiment's report: ``python -m cortexzoo.experiments.screenshot EXP_DIR PNG``.
+    """Screenshot an experiment's report: ``python tests/screenshot.py EXP_DIR PNG``.
 
     Parameters
     ----------

@@ -1,7 +1,8 @@
 """Run INM-6's PyNEST reference implementation (``microcircuit`` 1.0) for comparison.
 
-Used by the parity test and the benchmark only; ``microcircuit`` is an extra
-dependency (``pip install cortexzoo[test]``), never a runtime one.
+Used by the parity test and the benchmark only, so it lives in ``tests/`` and
+is not installed; ``microcircuit`` is an extra dependency
+(``pip install cortexzoo[test]``), never a runtime one.
 """
 
 from __future__ import annotations
