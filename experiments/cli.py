@@ -116,15 +116,21 @@ def _validate_experiment(args, say) -> int:
 def _experiment_session(args, say, command: str):
     """Load the config, take the experiment's lock, check or record its config; yield (experiment, dir)."""
     from cortexzoo.experiments.config import load_experiment
-    from cortexzoo.experiments.orchestrate import prepare_experiment_dir, refuse_foreign_dir, select_runs
+    from cortexzoo.experiments import orchestrate
     from cortexzoo.locking import ExperimentLock
 
     experiment = load_experiment(args.config)
-    select_runs(experiment, getattr(args, "only", None))  # a wrong run name fails before anything is written
+    only, replace = getattr(args, "only", None), getattr(args, "replace", False)
+    # Every check that can fail runs before anything is written, not even a lock file.
+    orchestrate.select_runs(experiment, only)
     exp_dir = experiment.out_dir(args.out)
-    refuse_foreign_dir(exp_dir)  # not even a lock file goes into someone else's folder
+    orchestrate.refuse_foreign_dir(exp_dir)
+    if not replace:
+        orchestrate.refuse_other_config(experiment, exp_dir)
+    if command != "validate":
+        orchestrate.check_planned_parameters(experiment, only)
     with ExperimentLock(exp_dir, f"cortexzoo {command} {experiment.path}", say):
-        exp_dir = prepare_experiment_dir(experiment, args.out, replace=getattr(args, "replace", False))
+        exp_dir = orchestrate.prepare_experiment_dir(experiment, args.out, replace=replace)
         say(f"experiment {experiment.name}: {len(experiment.reference_runs)} reference seed(s), "
             f"{len(experiment.variants)} variant(s), {len(experiment.runs)} runs")
         yield experiment, exp_dir

@@ -98,6 +98,51 @@ def refuse_foreign_dir(exp_dir: Path) -> None:
         )
 
 
+def refuse_other_config(experiment: Experiment, exp_dir: Path) -> None:
+    """Refuse an experiment directory whose recorded config differs from this one, naming the differences.
+
+    Parameters
+    ----------
+    experiment : Experiment
+    exp_dir : pathlib.Path
+
+    Raises
+    ------
+    CortexzooError
+    """
+    marker = Path(exp_dir) / "experiment.toml"
+    if not marker.exists():
+        return
+    diffs = nested_differences(read_toml(marker, "Recorded experiment config"), experiment.raw)
+    if diffs:
+        listing = "; ".join(diffs[:6]) + ("; ..." if len(diffs) > 6 else "")
+        raise CortexzooError(
+            f"{exp_dir} was made with another config than {experiment.path} ({listing}).",
+            "Give this config another [experiment] name or --out; or adopt it there with --replace (Snakemake: "
+            "--config replace=1): finished runs it shares are reused, runs made from other inputs are deleted and "
+            "simulated again.",
+        )
+
+
+def check_planned_parameters(experiment: Experiment, only=None) -> None:
+    """Refuse a misspelt neuron parameter of any selected run before anything is written or simulated.
+
+    Parameters
+    ----------
+    experiment : Experiment
+    only : list of str, optional
+
+    Raises
+    ------
+    CortexzooError
+    """
+    from cortexzoo.network.pd14 import check_neuron_parameters
+
+    for run in select_runs(experiment, only):
+        table = "[reference]" if run.is_reference else f"[variants.{run.label}]"
+        check_neuron_parameters(run.config, where=f"{experiment.path} {table}")
+
+
 def prepare_experiment_dir(experiment: Experiment, out: Path | None = None, replace: bool = False) -> Path:
     """Create the experiment directory and record its config, or check it is the recorded one.
 
@@ -126,17 +171,8 @@ def prepare_experiment_dir(experiment: Experiment, out: Path | None = None, repl
     marker = exp_dir / "experiment.toml"
     refuse_foreign_dir(exp_dir)
     if marker.exists() and not replace:
-        recorded = read_toml(marker, "Recorded experiment config")
-        diffs = nested_differences(recorded, experiment.raw)
-        if not diffs:
-            return exp_dir
-        listing = "; ".join(diffs[:6]) + ("; ..." if len(diffs) > 6 else "")
-        raise CortexzooError(
-            f"{exp_dir} was made with another config than {experiment.path} ({listing}).",
-            "Give this config another [experiment] name or --out; or adopt it there with --replace (Snakemake: "
-            "--config replace=1): finished runs it shares are reused, runs made from other inputs are deleted and "
-            "simulated again.",
-        )
+        refuse_other_config(experiment, exp_dir)
+        return exp_dir
     (exp_dir / "runs").mkdir(parents=True, exist_ok=True)
     # One temporary name per process, then an atomic rename.
     tmp = marker.with_name(f".{marker.name}.{os.getpid()}.tmp")
@@ -216,15 +252,9 @@ def run_all(experiment: Experiment, exp_dir: Path, say, only=None, replace: bool
     dict
         ``{"simulated": [...], "cached": [...], "redone": {run: [reasons]}}``.
     """
-    from cortexzoo.network.pd14 import check_neuron_parameters
-
     selected = select_runs(experiment, only)
     states = {r.name: run_state(run_dir(exp_dir, r), r) for r in selected}
     todo = [r for r in selected if states[r.name][0] != "cached"]
-    # Catch a misspelt parameter of the last variant before the first run starts.
-    for run in todo:
-        table = "[reference]" if run.is_reference else f"[variants.{run.label}]"
-        check_neuron_parameters(run.config, where=f"{experiment.path} {table}")
     done = [r.name for r in selected if r not in todo]
     if done:
         say(f"{len(done)} of {len(selected)} runs already done (cached): {', '.join(done)}")

@@ -5,8 +5,10 @@ takes a second or two, yet every population fires enough for all statistics.
 """
 
 import os
+import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -85,3 +87,26 @@ def cli(*args, cwd, timeout=600, env=None):
 def metadata_stamps(runs_dir):
     """Run name -> (mtime_ns, text) of every finished run's metadata.json."""
     return {p.parent.name: (p.stat().st_mtime_ns, p.read_text()) for p in Path(runs_dir).glob("*/metadata.json")}
+
+
+def compare_until(config, cwd, pattern, timeout=300, command="compare"):
+    """Start `cortexzoo compare`, SIGKILL it when a stderr line matches ``pattern``; return the lines seen."""
+    proc = subprocess.Popen([*CLI, command, str(config)], cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=ENV)
+    watchdog = threading.Timer(timeout, proc.kill)
+    watchdog.start()
+    lines = []
+    try:
+        for line in proc.stderr:
+            lines.append(line)
+            if re.search(pattern, line):
+                proc.kill()
+                break
+    finally:
+        proc.kill()
+        proc.wait()
+        watchdog.cancel()
+        proc.stderr.close()
+    assert re.search(pattern, "".join(lines)), "compare ended before the kill point:\n" + "".join(lines)
+    assert proc.returncode == -9
+    return lines

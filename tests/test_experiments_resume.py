@@ -6,40 +6,15 @@ then finished; finally one variant is added and only that one is simulated.
 """
 
 import re
-import subprocess
-import threading
 
 import pytest
-from experiment_helpers import CLI, ENV, cli, metadata_stamps, write_tiny_config
+from experiment_helpers import cli, compare_until, metadata_stamps, write_tiny_config
 
 from cortexzoo.errors import CortexzooError
 from cortexzoo.network.output import is_complete, load_run
 
 RUN_LINE = re.compile(r"\] run (\d+)/(\d+): (\S+) \(")
 ALL_RUNS = {"reference-seed1", "reference-seed2", "reference-seed3", "lif_hot-seed101", "lif_nestml-seed101"}
-
-
-def compare_until(config, cwd, pattern, timeout=300):
-    """Start `cortexzoo compare`, SIGKILL it when a stderr line matches ``pattern``; return the lines seen."""
-    proc = subprocess.Popen([*CLI, "compare", str(config)], cwd=cwd, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, env=ENV)
-    watchdog = threading.Timer(timeout, proc.kill)
-    watchdog.start()
-    lines = []
-    try:
-        for line in proc.stderr:
-            lines.append(line)
-            if re.search(pattern, line):
-                proc.kill()
-                break
-    finally:
-        proc.kill()
-        proc.wait()
-        watchdog.cancel()
-        proc.stderr.close()
-    assert re.search(pattern, "".join(lines)), "compare ended before the kill point:\n" + "".join(lines)
-    assert proc.returncode == -9
-    return lines
 
 
 def simulated(lines):

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cortexzoo.atomic import staged_folder
 from cortexzoo.errors import CortexzooError
 from cortexzoo.network.output import load_run
 from cortexzoo.validation import figures
@@ -178,10 +179,13 @@ def validate(reference_dirs, candidate_dirs, out_dir, settings=None, progress=No
     scores = _score_rows(stats, degenerate, populations, ref_labels, cand_labels, settings)
     statistics = _statistics_table(runs, stats, populations, ref_labels)
     summary = _summary(scores, cand_labels, len(ref_labels))
-    files = _write(out_dir, scores, statistics, summary, notes, settings, ref_labels, cand_labels)
-    if make_figures:
-        say("figures")
-        files.update(_figures(out_dir, runs, stats, populations, ref_labels, scores, settings, len(ref_labels)))
+    # Written aside and published whole: a killed validation leaves the previous outputs intact.
+    with staged_folder(out_dir) as stage:
+        names = _write(stage, scores, statistics, summary, notes, settings, ref_labels, cand_labels)
+        if make_figures:
+            say("figures")
+            names.update(_figures(stage, runs, stats, populations, ref_labels, scores, settings, len(ref_labels)))
+    files = {name: Path(out_dir) / path.name for name, path in names.items()}
     say(f"wrote {len(files)} files to {out_dir}")
     return ValidationResult(scores, statistics, summary, notes, files, stats)
 

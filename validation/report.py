@@ -17,6 +17,7 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
+from cortexzoo.atomic import staged_folder
 from cortexzoo.errors import CortexzooError
 
 VALIDATION_FIGURES = [
@@ -215,7 +216,8 @@ def write_report(experiment_dir, calibration_figure: Path | None = None) -> dict
     summary_text = _ENV.get_template("summary.md.j2").render(context).rstrip("\n")
     page = _ENV.get_template("report.html.j2").render(context)
     out = exp / "report"
-    out.mkdir(exist_ok=True)
-    (out / "index.html").write_text(page)
-    (out / "summary.md").write_text(summary_text + "\n")
+    # Written aside and published whole: a killed report leaves the previous one intact.
+    with staged_folder(out) as stage:
+        (stage / "index.html").write_text(page)
+        (stage / "summary.md").write_text(summary_text + "\n")
     return {"html": out / "index.html", "markdown": out / "summary.md", "summary_text": summary_text}
