@@ -33,7 +33,7 @@ def catalogue_path() -> Path:
 ROLES = ("tau_syn_exc", "tau_syn_inh", "membrane_potential", "bias_current")
 CELL_TYPES = ("E", "I")
 _ENTRY_KEYS = {
-    "description", "kind", "nest_model", "source", "rheobase", "roles", "ports", "weights",
+    "description", "kind", "nest_model", "source", "rheobase", "slowest_time_constant", "roles", "ports", "weights",
     "pd14", "pd14_by_type", "pd14_by_population", "numerics", "calibration",
 }
 _KINDS = ("builtin", "nestml")
@@ -57,6 +57,8 @@ class ModelSpec:
         The ``.nestml`` file for NESTML models.
     rheobase_pA : float or None
         Smallest DC (pA) that makes the PD14-parameterised neuron fire.
+    slowest_time_constant_ms : float
+        Slowest time constant of the model's dynamics (sets the warm-up).
     roles : dict
         Role name -> the model's parameter name.
     ports : dict
@@ -81,6 +83,7 @@ class ModelSpec:
     nest_model: str
     source: Path | None
     rheobase_pA: float | None
+    slowest_time_constant_ms: float
     roles: dict
     ports: dict
     psc_per_reference_psc: float
@@ -203,6 +206,9 @@ def _parse_entry(name: str, raw: dict, path: Path) -> ModelSpec:
     by_type = raw.get("pd14_by_type", {})
     if set(by_type) - set(CELL_TYPES):
         bad(f"[pd14_by_type] has {sorted(set(by_type) - set(CELL_TYPES))}.", "Only 'E' and 'I' are cell types.")
+    if "slowest_time_constant" not in raw:
+        bad("missing key 'slowest_time_constant'.", "State the slowest time constant of the model's dynamics, "
+            "e.g. slowest_time_constant = \"144 ms\" (with the variable and its source in a comment).")
     rheobase = raw.get("rheobase")
     return ModelSpec(
         name=name,
@@ -211,6 +217,7 @@ def _parse_entry(name: str, raw: dict, path: Path) -> ModelSpec:
         nest_model=raw["nest_model"],
         source=source,
         rheobase_pA=None if rheobase is None else to_nest(rheobase, "pA", f"{where}.rheobase"),
+        slowest_time_constant_ms=to_nest(raw["slowest_time_constant"], "ms", f"{where}.slowest_time_constant"),
         roles=dict(raw["roles"]),
         ports=dict(raw["ports"]),
         psc_per_reference_psc=float(

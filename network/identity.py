@@ -14,7 +14,11 @@ inputs give. The identity holds
 * ``model_build``: for NESTML models the build key of the model's own code
   (its source, tool versions, compiler flags and template patches), ``None``
   for NEST built-ins. Other models' sources do not enter: they do not change
-  this model's generated code.
+  this model's generated code;
+* ``k_compensation``: with self-consistent K-scaling compensation, the key of
+  the compensation (everything above except seed and durations); the bias in
+  ``neuron_parameters`` is then the DC of the starting point (the LIF's
+  full-scale rates), the compensated DC is recorded in the run's metadata.
 
 The run hash is a digest of all of it; ``metadata.json`` keeps the identity
 itself so that a re-run can say which input changed.
@@ -70,9 +74,11 @@ def run_identity(config: RunConfig) -> dict:
     from cortexzoo.models.build import model_build_key
     from cortexzoo.network.pd14 import resolved_neuron_parameters
 
+    from cortexzoo.network.compensation import needs_compensation
+
     spec = get_model(config.neuron["model"])
     pd14 = load_pd14()
-    return {
+    identity = {
         "config": config.as_dict(),
         "neuron_parameters": resolved_neuron_parameters(config, spec),
         "catalogue_entry": _digest(spec.raw),
@@ -81,6 +87,28 @@ def run_identity(config: RunConfig) -> dict:
         "versions": tool_versions(),
         "model_build": model_build_key(spec.source) if spec.is_nestml else None,
     }
+    identity["k_compensation"] = _compensation_digest(identity) if needs_compensation(config) else None
+    return identity
+
+
+def _compensation_digest(identity: dict) -> str:
+    # Everything but the seed and the durations decides the compensation.
+    config = {**identity["config"], "simulation": {"threads": identity["config"]["simulation"]["threads"]}}
+    return _digest({**identity, "config": config, "k_compensation": None})
+
+
+def compensation_key(config: RunConfig) -> str:
+    """Cache key of a config's self-consistent compensation: its identity without seed and durations.
+
+    Parameters
+    ----------
+    config : RunConfig
+
+    Returns
+    -------
+    str
+    """
+    return _compensation_digest(run_identity(config))
 
 
 def identity_hash(identity: dict) -> str:
@@ -106,6 +134,7 @@ _PARTS = {
     "resolution_ms": "the simulation resolution",
     "versions": "tool versions",
     "model_build": "the NESTML model's code or build (source, tool versions, compiler flags, template patches)",
+    "k_compensation": "the K-scaling compensation",
 }
 
 

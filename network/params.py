@@ -7,8 +7,6 @@ theirs are the same model at every scale.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +45,10 @@ def _positive_finite(value):
 SIMULATION_FIELDS = {
     "seed": Field(int, 55, "NEST rng_seed (integer >= 1)", minimum=1),
     "threads": Field(int, 1, "OpenMP threads for NEST", minimum=1),
-    "t_presim_ms": Field(float, 500.0, "presimulation in ms, discarded from analysis", minimum=0.0),
+    "t_presim_ms": Field(float, 500.0, "presimulation in ms, discarded from analysis (at least warmup_factor x "
+                         "the model's slowest time constant)", minimum=0.0),
+    "warmup_factor": Field(float, 5.0, "the presimulation lasts at least this many of the model's slowest time "
+                           "constants (catalogue: slowest_time_constant)", minimum=0.0),
     "t_sim_ms": Field(float, 1000.0, "analysed simulation time in ms", minimum=0.0, exclusive_minimum=True),
 }
 NETWORK_FIELDS = {
@@ -61,6 +62,19 @@ NETWORK_FIELDS = {
     "V0_type": Field(str, "optimized", "initial membrane potentials", choices=("optimized", "original")),
     "thalamic_input": Field(bool, False, "switch the thalamic pulse on"),
     "allow_subthreshold": Field(bool, False, "allow populations whose mean external drive is below rheobase"),
+    # With K_scaling < 1 a DC current replaces the mean input the removed synapses carried.
+    # van Albada et al. (2015, PLoS Comput Biol 11:e1004490) compute it from the network's own
+    # rates; the INM-6 package uses the LIF's full-scale rates for every model.
+    "k_compensation": Field(str, "self_consistent", "rates the K-scaling DC is computed from: the simulated "
+                            "model's own (self_consistent) or the LIF's full-scale rates (reference_rates)",
+                            choices=("self_consistent", "reference_rates")),
+    "compensation_window_ms": Field(float, 500.0, "self-consistent compensation: window over which rates are "
+                                    "measured before each DC update", minimum=50.0),
+    "compensation_tolerance": Field(float, 0.05, "self-consistent compensation: converged when every population's "
+                                    "measured rate is within this fraction (or 0.1 Hz) of the assumed one in two "
+                                    "successive windows", minimum=0.0, exclusive_minimum=True),
+    "compensation_max_windows": Field(int, 20, "self-consistent compensation: give up after this many windows",
+                                      minimum=2),
 }
 NEURON_FIELDS = {
     "model": Field(str, REQUIRED, "catalogue name of the neuron model (see `cortexzoo models`)"),
@@ -87,21 +101,6 @@ class RunConfig:
     def as_dict(self) -> dict:
         """The resolved config as nested plain dicts."""
         return {"simulation": dict(self.simulation), "network": dict(self.network), "neuron": dict(self.neuron)}
-
-    def config_hash(self, extra: dict | None = None) -> str:
-        """Stable hash of the resolved config (and ``extra``, e.g. model source hashes).
-
-        Parameters
-        ----------
-        extra : dict, optional
-
-        Returns
-        -------
-        str
-            16 hex characters.
-        """
-        blob = json.dumps({"config": self.as_dict(), "extra": extra or {}}, sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def parse_run_config(raw: dict, where: str = "run config") -> RunConfig:
@@ -227,7 +226,7 @@ class DerivedNetwork:
     pd14: dict
 
 
-def derive(network: dict, pd14: dict | None = None) -> DerivedNetwork:
+def derive(network: dict, pd14: dict | None = None, rates_Hz=None) -> DerivedNetwork:
     """Derive sizes, synapse numbers, weights and currents for a scaled PD14.
 
     Parameters
@@ -236,6 +235,11 @@ def derive(network: dict, pd14: dict | None = None) -> DerivedNetwork:
         The ``[network]`` table of a :class:`RunConfig`.
     pd14 : dict, optional
         Parameter file contents; defaults to ``network/pd14.toml``.
+    rates_Hz : sequence of float, optional
+        Population rates the K-scaling compensation assumes; defaults to the
+        LIF's full-scale rates (``full_mean_rates_Hz``). The self-consistent
+        compensation (:mod:`cortexzoo.network.compensation`) passes the
+        simulated model's own.
 
     Returns
     -------
@@ -272,7 +276,7 @@ def derive(network: dict, pd14: dict | None = None) -> DerivedNetwork:
 
     if k_scale != 1.0:
         # Keep mean input constant when in-degrees shrink [INM6 adjust_weights_and_input_to_synapse_scaling]
-        rates = np.array(pd14["full_mean_rates_Hz"])
+        rates = np.array(pd14["full_mean_rates_Hz"] if rates_Hz is None else rates_Hz, dtype=float)
         indegree_full = full_syn / full_n[:, None]
         input_rec = np.sum(weight * indegree_full * rates, axis=1)
         dc = dc + 1e-3 * tau_syn * (1.0 - np.sqrt(k_scale)) * input_rec

@@ -18,7 +18,7 @@ import numpy as np
 from cortexzoo.errors import CortexzooError
 from cortexzoo.models.catalogue import ModelSpec, get_model
 from cortexzoo.models.units import to_nest
-from cortexzoo.network.params import DerivedNetwork, RunConfig, derive
+from cortexzoo.network.params import DerivedNetwork, RunConfig, derive, load_pd14
 
 
 def peak_memory_mb() -> float:
@@ -48,6 +48,8 @@ class SimulationResult:
         Derived network numbers (weights, DC, in-degrees) in JSON-able form.
     neuron_parameters : dict
         Population -> {parameter: value as NEST reports it after creation}.
+    compensation : dict or None
+        The self-consistent K-scaling compensation used (rates, DC, history).
     """
 
     spikes: dict
@@ -56,6 +58,7 @@ class SimulationResult:
     peak_memory_mb: float
     derived: dict = field(default_factory=dict)
     neuron_parameters: dict = field(default_factory=dict)
+    compensation: dict | None = None
 
 
 def check_rheobase(config: RunConfig, spec: ModelSpec, net: DerivedNetwork) -> list:
@@ -175,6 +178,7 @@ def _normal(nest, mean, std, low, high):
 class _Nodes:
     """What construction created: populations, their recorders and the external inputs."""
 
+    names: tuple
     populations: list
     models: list
     recorders: object
@@ -208,11 +212,15 @@ def simulate_pd14(config: RunConfig, progress=None) -> SimulationResult:
     """
     from cortexzoo.models.kernel import import_nest
 
+    from cortexzoo.network.compensation import compensation_rates, needs_compensation
+    from cortexzoo.network.identity import compensation_key
+
     say = progress or (lambda msg: None)
     import_nest()  # loading NEST's libraries is not network construction
     spec = get_model(config.neuron["model"])
-    net = derive(config.network)
-    low = _refuse_silent_network(config, spec, net)
+    low = _refuse_silent_network(config, spec, derive(config.network))
+    compensation = compensation_rates(config, compensation_key(config), say) if needs_compensation(config) else None
+    net = derive(config.network, rates_Hz=compensation and compensation["rates_Hz"])
     timings = {}
     t0 = time.perf_counter()
     nest, nodes = _create(config, spec, net, say)
@@ -220,14 +228,61 @@ def simulate_pd14(config: RunConfig, progress=None) -> SimulationResult:
     t0 = time.perf_counter()
     _connect(nest, nodes, config, spec, net, say)
     timings["connect"] = time.perf_counter() - t0
-    for phase in ("presim", "sim"):
+    for phase, duration in (("presim", presim_ms(config, spec)), ("sim", config.simulation["t_sim_ms"])):
         t0 = time.perf_counter()
-        _run_with_progress(nest, config.simulation[f"t_{phase}_ms"], phase, say)
+        _run_with_progress(nest, duration, phase, say)
         timings[phase] = time.perf_counter() - t0
     return SimulationResult(
         spikes=_collect_spikes(nodes, net), timings_s=timings, counts=_counts(nest, net),
         peak_memory_mb=peak_memory_mb(), derived=_derived(spec, net, low),
-        neuron_parameters=_parameters_in_nest(nest, nodes, resolved_neuron_parameters(config, spec, net), net))
+        neuron_parameters=_parameters_in_nest(nest, nodes, resolved_neuron_parameters(config, spec, net), net),
+        compensation=compensation)
+
+
+def presim_ms(config: RunConfig, spec: ModelSpec | None = None) -> float:
+    """The presimulation actually run: the config's, but at least warmup_factor slowest time constants.
+
+    Every model starts from the same initial V; its slow variables (AdEx w,
+    MAT2 threshold, GLIF after-spike currents) need several of their time
+    constants to forget that start before the analysis window begins.
+
+    Parameters
+    ----------
+    config : RunConfig
+    spec : ModelSpec, optional
+
+    Returns
+    -------
+    float
+        Milliseconds, a whole number of simulation steps.
+    """
+    spec = spec or get_model(config.neuron["model"])
+    wanted = max(config.simulation["t_presim_ms"], config.simulation["warmup_factor"] * spec.slowest_time_constant_ms)
+    step = load_pd14()["simulation"]["resolution_ms"]
+    return round(math.ceil(wanted / step - 1e-9) * step, 10)
+
+
+def build_network(config: RunConfig, seed: int | None = None, say=None):
+    """Create and connect the network of a config (DC from the LIF's full-scale rates), not simulated yet.
+
+    Parameters
+    ----------
+    config : RunConfig
+    seed : int, optional
+        Overrides the config's seed (the compensation uses its own).
+    say : callable, optional
+
+    Returns
+    -------
+    tuple
+        ``(nest, nodes, spec, net)``.
+    """
+    say = say or (lambda msg: None)
+    spec = get_model(config.neuron["model"])
+    net = derive(config.network)
+    nest, nodes = _create(config, spec, net, say, seed)
+    _connect(nest, nodes, config, spec, net, say)
+    return nest, nodes, spec, net
 
 
 def _refuse_silent_network(config: RunConfig, spec: ModelSpec, net: DerivedNetwork) -> list:
@@ -245,13 +300,13 @@ def _refuse_silent_network(config: RunConfig, spec: ModelSpec, net: DerivedNetwo
     return low
 
 
-def _create(config: RunConfig, spec: ModelSpec, net: DerivedNetwork, say):
+def _create(config: RunConfig, spec: ModelSpec, net: DerivedNetwork, say, seed: int | None = None):
     """Reset the kernel; create populations with their initial V, recorders and external inputs."""
     from cortexzoo.models.kernel import ready_kernel
 
     sim, netcfg = config.simulation, config.network
     nest = ready_kernel(threads=sim["threads"], resolution_ms=net.pd14["simulation"]["resolution_ms"],
-                        seed=sim["seed"], install_module=spec.is_nestml, progress=say)
+                        seed=sim["seed"] if seed is None else seed, install_module=spec.is_nestml, progress=say)
     check_neuron_parameters(config, nest=nest)
     say(f"creating {int(net.num_neurons.sum())} {spec.nest_model} neurons in {len(net.populations)} populations")
     params = resolved_neuron_parameters(config, spec, net)
@@ -270,7 +325,7 @@ def _create(config: RunConfig, spec: ModelSpec, net: DerivedNetwork, say):
         nodes.set({v_role: nest.random.normal(mean=mean, std=std)})
         pops.append(nodes)
         models.append(model)
-    out = _Nodes(pops, models, nest.Create("spike_recorder", len(pops)))
+    out = _Nodes(net.populations, pops, models, nest.Create("spike_recorder", len(pops)))
     if netcfg["background"] == "poisson":
         out.background = nest.Create("poisson_generator", len(pops),
                                      params=[{"rate": net.bg_rate_Hz * k} for k in net.ext_indegree])

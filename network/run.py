@@ -125,7 +125,10 @@ def _disk_errors(out_dir: Path):
 
 
 def _metadata(config: RunConfig, identity: dict, result, started: str, total_s: float) -> dict:
-    t_presim = config.simulation["t_presim_ms"]
+    from cortexzoo.network.pd14 import presim_ms
+
+    spec = get_model(config.neuron["model"])
+    t_presim = presim_ms(config, spec)
     return {
         "config": config.as_dict(),
         "config_hash": identity_hash(identity),
@@ -137,11 +140,14 @@ def _metadata(config: RunConfig, identity: dict, result, started: str, total_s: 
         "versions": versions(),
         "populations": result.counts["neurons"],
         "analysis_window_ms": [t_presim, t_presim + config.simulation["t_sim_ms"]],
+        "warmup": {"presim_ms": t_presim, "slowest_time_constant_ms": spec.slowest_time_constant_ms,
+                   "warmup_factor": config.simulation["warmup_factor"]},
         "counts": result.counts,
         "timings_s": {**{k: round(v, 4) for k, v in result.timings_s.items()}, "total": round(total_s, 4)},
         "real_time_factor": result.timings_s["sim"] / (config.simulation["t_sim_ms"] / 1000.0),
         "peak_memory_mb": round(result.peak_memory_mb, 1),
         "derived": result.derived,
+        "k_compensation": result.compensation,
         "started": started,
         "host": platform.node(),
         "pid": os.getpid(),

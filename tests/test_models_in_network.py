@@ -1,5 +1,6 @@
 """Every catalogue model runs in the PD14 core by changing only the config."""
 
+import numpy as np
 import pytest
 
 from cortexzoo.models import load_catalogue
@@ -12,9 +13,11 @@ MODELS = sorted(load_catalogue())
 
 @pytest.mark.parametrize("model", MODELS)
 def test_model_runs_in_pd14_by_config(model, tmp_path, nestml_module):
+    """Each model runs, with its own self-consistent K-scaling compensation, and is neither silent nor runaway."""
     config = parse_run_config({
         "simulation": {"seed": 11, "threads": 2, "t_presim_ms": 100.0, "t_sim_ms": 400.0},
-        "network": {"N_scaling": 0.03, "K_scaling": 0.25, "background": "poisson"},
+        "network": {"N_scaling": 0.03, "K_scaling": 0.25, "background": "poisson",
+                    "compensation_window_ms": 200.0, "compensation_max_windows": 8},
         "neuron": {"model": model}})
     run = load_run(run_network(config, tmp_path / "run"))
     spec = load_catalogue()[model]
@@ -24,3 +27,8 @@ def test_model_runs_in_pd14_by_config(model, tmp_path, nestml_module):
     neurons = sum(run.sizes.values())
     rate = total / neurons / (run.duration_ms / 1000.0)
     assert 0.05 < rate < 100.0, f"{model}: mean rate {rate:.2f} Hz is silent or runaway"
+    comp = run.metadata["k_compensation"]
+    assert len(comp["history"]) == comp["windows"] and np.isfinite(comp["dc_pA"]).all()
+    bias = spec.role("bias_current")
+    assert [run.metadata["neuron_parameters"][p][bias] for p in run.populations] == pytest.approx(
+        [spec.weight(dc) for dc in comp["dc_pA"]], abs=1e-5)

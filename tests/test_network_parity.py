@@ -13,7 +13,8 @@ from scipy.stats import ks_2samp
 from cortexzoo.network.params import parse_run_config
 from cortexzoo.network.pd14 import simulate_pd14
 
-SCALE = dict(N_scaling=0.1, K_scaling=0.1, background="poisson")
+# The package compensates K-scaling with the LIF's full-scale rates: same here, or the networks differ.
+SCALE = dict(N_scaling=0.1, K_scaling=0.1, background="poisson", k_compensation="reference_rates")
 T_PRESIM, T_SIM, THREADS = 200.0, 1000.0, 2
 
 

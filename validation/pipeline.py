@@ -175,6 +175,7 @@ def validate(reference_dirs, candidate_dirs, out_dir, settings=None, progress=No
     notes = _seed_notes(len(ref_labels), settings, say)
     populations = _populations(settings, runs[ref_labels[0]])
     stats, degenerate = _statistics(runs, populations, ref_labels, settings, degenerate_candidates, say)
+    notes += _stationarity_notes(stats, say)
     say("scores")
     scores = _score_rows(stats, degenerate, populations, ref_labels, cand_labels, settings)
     statistics = _statistics_table(runs, stats, populations, ref_labels)
@@ -231,6 +232,27 @@ def _seed_notes(n_ref: int, settings: dict, say) -> list:
     for note in notes:
         warnings.warn(note, ValidationWarning, stacklevel=3)
         say(f"warning: {note}")
+    return notes
+
+
+# A drift flagged as non-stationary: beyond 20 % of the rate and 5 Poisson SDs between the halves
+# (network fluctuations spread wider than Poisson, so the z-score alone would flag healthy runs).
+DRIFT_RELATIVE, DRIFT_Z = 0.2, 5.0
+
+
+def _stationarity_notes(stats: dict, say) -> list:
+    """Warnings for populations whose rate changes between the halves of the analysis window."""
+    notes = []
+    for label, by_pop in stats.items():
+        for pop, st in by_pop.items():
+            s = st.extra.get("stationarity", {})
+            drift, z = s.get("relative_drift", float("nan")), s.get("drift_z", float("nan"))
+            if abs(drift) > DRIFT_RELATIVE and abs(z) > DRIFT_Z:
+                notes.append(f"{label} {pop} is not stationary: its rate changes by {drift:+.0%} between the halves "
+                             f"of the analysis window ({s['rate_first_half_hz']:.2f} -> "
+                             f"{s['rate_second_half_hz']:.2f} Hz, z = {z:.1f}); lengthen the warm-up "
+                             "([simulation] t_presim_ms or warmup_factor) or check for runaway activity.")
+                say(f"warning: {notes[-1]}")
     return notes
 
 

@@ -138,6 +138,7 @@ class PopulationStatistics:
             "synchrony": self.synchrony,
             "mean_complexity": mean(self.complexity),
             "psd_peaks_hz": [float(f) for f in self.peaks_hz],
+            **self.extra.get("stationarity", {}),
         }
 
 
@@ -548,7 +549,42 @@ def population_statistics(population, ids, times, n_neurons, t_start_ms, t_stop_
         complexity=complexity(ids, times, t_start_ms, t_stop_ms, s["complexity_bin_ms"], presorted=True),
         psd_freqs_hz=freqs[band], psd=psd[band],
         peaks_hz=dominant_peaks(freqs[band], psd[band], s["n_peaks"]),
+        extra={"stationarity": stationarity(times, n_neurons, t_start_ms, t_stop_ms)},
     )
+
+
+def stationarity(times, n_neurons: int, t_start_ms: float, t_stop_ms: float) -> dict:
+    """Population rate in the first and second half of the window, their drift and its Poisson z-score.
+
+    A run whose slow variables have not settled (too short a warm-up) or whose
+    activity runs away shows a rate that changes between the halves. Under a
+    stationary Poisson-like count the difference of the two halves' counts has
+    variance n1 + n2, so ``z = (n2 - n1) / sqrt(n1 + n2)``; network
+    fluctuations make real runs spread wider, so treat ``|z|`` as a flag to
+    look, not a test.
+
+    Parameters
+    ----------
+    times : numpy.ndarray
+        Spike times in the window.
+    n_neurons : int
+    t_start_ms, t_stop_ms : float
+
+    Returns
+    -------
+    dict
+        ``rate_first_half_hz``, ``rate_second_half_hz``, ``relative_drift``
+        ((second - first) / mean, NaN when silent) and ``drift_z``.
+    """
+    middle = 0.5 * (t_start_ms + t_stop_ms)
+    n1 = int(np.sum(np.asarray(times) <= middle))
+    n2 = int(len(times)) - n1
+    half_s = 0.5 * (t_stop_ms - t_start_ms) / 1000.0
+    r1, r2 = n1 / n_neurons / half_s, n2 / n_neurons / half_s
+    total = n1 + n2
+    return {"rate_first_half_hz": r1, "rate_second_half_hz": r2,
+            "relative_drift": (r2 - r1) / (0.5 * (r1 + r2)) if total else float("nan"),
+            "drift_z": (n2 - n1) / np.sqrt(total) if total else float("nan")}
 
 
 def run_statistics(run, settings, populations=None) -> dict:

@@ -36,8 +36,9 @@ def worker(args) -> None:
         config = parse_run_config({
             "simulation": {"seed": args.seed, "threads": args.threads, "t_presim_ms": args.t_presim,
                            "t_sim_ms": args.t_sim},
+            # The package compensates K-scaling with the LIF's full-scale rates; so do we here.
             "network": {"N_scaling": args.scale, "K_scaling": args.scale, "background": args.background,
-                        "allow_subthreshold": True},
+                        "allow_subthreshold": True, "k_compensation": "reference_rates"},
             "neuron": {"model": args.model}})
         res = simulate_pd14(config, progress=lambda m: print(m, file=sys.stderr, flush=True))
         out = {"spikes": res.spikes, "sizes": res.counts["neurons"], "timings_s": res.timings_s,
