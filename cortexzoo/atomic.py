@@ -3,8 +3,9 @@
 A stage (validation, report) writes every file into a hidden sibling folder
 ``.<name>.partial-<pid>`` and only then moves each file into place with
 ``os.replace`` (atomic per file). A process killed while writing leaves the
-previous outputs untouched and only a partial folder, which the next run of
-the stage on this host removes.
+previous outputs untouched and only a partial folder
+``.<name>.partial-<host>-<pid>``, which the next run of the stage on the same
+host removes once that process is gone.
 """
 
 from __future__ import annotations
@@ -14,15 +15,7 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
-
-def _pid_alive(pid: str) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except (ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return True
+from cortexzoo.locking import host_tag, pid_alive
 
 
 @contextmanager
@@ -42,10 +35,10 @@ def staged_folder(final):
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    for stale in final.parent.glob(f".{final.name}.partial-*"):
-        if not _pid_alive(stale.name.rsplit("-", 1)[-1]):
-            shutil.rmtree(stale, ignore_errors=True)  # left by a killed stage
-    stage = final.parent / f".{final.name}.partial-{os.getpid()}"
+    for stale in final.parent.glob(f".{final.name}.partial-{host_tag()}-*"):
+        if not pid_alive(stale.name.rsplit("-", 1)[-1]):
+            shutil.rmtree(stale, ignore_errors=True)  # left by a killed stage on this host
+    stage = final.parent / f".{final.name}.partial-{host_tag()}-{os.getpid()}"
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir()
     try:

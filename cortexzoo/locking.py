@@ -44,6 +44,22 @@ class LockBusy(CortexzooError):
     """Another live process holds the experiment's lock."""
 
 
+def host_tag() -> str:
+    """This host's name, safe inside a file name (partial directories carry it)."""
+    return "".join(c if c.isalnum() or c in "._" else "_" for c in platform.node()) or "host"
+
+
+def pid_alive(pid) -> bool:
+    """True when a process with this PID runs on this host (or exists but is not ours to signal)."""
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _process_start(pid: int) -> float | None:
     try:
         return psutil.Process(pid).create_time()

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from cortexzoo.errors import CortexzooError
+from cortexzoo.locking import host_tag, pid_alive
 
 COMPLETE_MARKER = "COMPLETE"
 METADATA_FILE = "metadata.json"
@@ -159,7 +159,7 @@ class RunWriter:
         self.path = Path(path)
         self.keep_replaced = None if keep_replaced is None else Path(keep_replaced)
         check_output_dir(self.path, overwrite)
-        self.tmp = self.path.parent / f".{self.path.name}.partial-{_host_tag()}-{os.getpid()}"
+        self.tmp = self.path.parent / f".{self.path.name}.partial-{host_tag()}-{os.getpid()}"
         remove_dead_partials(self.path, keep=self.tmp)
         (self.tmp / SPIKE_DIR).mkdir(parents=True)
 
@@ -206,21 +206,6 @@ class RunWriter:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def _host_tag() -> str:
-    """This host's name, safe inside a file name."""
-    return "".join(c if c.isalnum() or c in "._" else "_" for c in platform.node()) or "host"
-
-
-def _pid_alive(pid: str) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except (ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_dead_partials(path, keep: Path | None = None) -> list:
     """Remove partial directories of ``path`` whose writer on this host is gone.
 
@@ -243,7 +228,7 @@ def remove_dead_partials(path, keep: Path | None = None) -> list:
         if partial == keep:
             continue
         host, _, pid = partial.name.rsplit(".partial-", 1)[-1].rpartition("-")
-        if host == _host_tag() and not _pid_alive(pid):
+        if host == host_tag() and not pid_alive(pid):
             shutil.rmtree(partial, ignore_errors=True)  # left by a killed run on this host
         else:
             others.append(partial)

@@ -40,6 +40,20 @@ model = "iaf_psc_exp"
 seeds = [1, 2, 3]
 """
 
+# The head of a small config named "bad" whose body the config-error tests append.
+HEAD = """\
+[experiment]
+name = "bad"
+results_dir = "{results}"
+
+[network]
+N_scaling = 0.02
+K_scaling = 0.05
+
+[reference]
+seeds = [1, 2, 3]
+"""
+
 VARIANTS = {
     "lif_hot": 'model = "iaf_psc_exp"\nparams = { V_th = "-52 mV" }\n',
     "lif_cold": 'model = "iaf_psc_exp"\nparams = { V_th = "-48 mV" }\n',

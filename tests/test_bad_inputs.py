@@ -10,22 +10,10 @@ import shutil
 import subprocess
 
 import pytest
-from experiment_helpers import CLI, ENV
+from experiment_helpers import CLI, ENV, HEAD
 
 from cortexzoo.experiments.cli import main
 
-HEAD = """\
-[experiment]
-name = "bad"
-results_dir = "{results}"
-
-[network]
-N_scaling = 0.02
-K_scaling = 0.05
-
-[reference]
-seeds = [1, 2, 3]
-"""
 
 RUN_CONFIG = """\
 [simulation]

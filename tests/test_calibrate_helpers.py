@@ -29,7 +29,17 @@ from cortexzoo.models.catalogue_edit import format_quantity, update_catalogue_te
 from cortexzoo.models.units import _SCALE, KNOWN_UNITS, parse_quantity
 
 MODELS_DIR = CATALOGUE_PATH.parent
-CATALOGUE_DATE = "2026-11-22"  # calibration.date in the shipped catalogue
+
+
+def _shipped_calibration_date():
+    """The one calibration date of the shipped catalogue (a full `cortexzoo calibrate` writes one date)."""
+    raw = tomllib.loads(CATALOGUE_PATH.read_text())["models"]
+    dates = {entry["calibration"]["date"] for entry in raw.values() if "calibration" in entry}
+    assert len(dates) == 1, f"the shipped catalogue mixes calibration dates {dates}; re-run `cortexzoo calibrate`"
+    return dates.pop()
+
+
+CATALOGUE_DATE = _shipped_calibration_date()
 
 
 @pytest.fixture
@@ -198,7 +208,8 @@ def test_changed_fits_change_only_their_lines_and_keep_every_comment(catalogue):
     spec = load_catalogue(_write(catalogue, new))
     assert spec["aeif_psc_exp_nestml"].pd14["V_th"] == -51.25
     assert spec["izhikevich_nestml"].pd14_by_type["I"]["I_b"] == 2.5
-    assert spec["izhikevich_nestml"].extra["calibration"]["rheobase_pA"] == {"E": 374.5, "I": 376.0}
+    shipped_e = load_catalogue(catalogue)["izhikevich_nestml"].extra["calibration"]["rheobase_pA"]["E"]
+    assert spec["izhikevich_nestml"].extra["calibration"]["rheobase_pA"] == {"E": shipped_e, "I": 376.0}
 
 
 def test_new_keys_and_tables_stay_above_the_next_models_comment_block(catalogue):

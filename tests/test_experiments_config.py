@@ -4,24 +4,12 @@ The table of bad configs, arguments and directories is tests/test_bad_inputs.py.
 """
 
 import pytest
-from experiment_helpers import REPO, cli
+from experiment_helpers import HEAD, REPO, cli
 
 from cortexzoo.experiments.cli import main
 from cortexzoo.experiments.config import load_experiment
 from cortexzoo.models.catalogue import load_catalogue
 
-HEAD = """\
-[experiment]
-name = "bad"
-results_dir = "{results}"
-
-[network]
-N_scaling = 0.02
-K_scaling = 0.05
-
-[reference]
-seeds = [1, 2, 3]
-"""
 
 def _write(tmp_path, name, body):
     results = tmp_path / "results"

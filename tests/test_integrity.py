@@ -16,7 +16,7 @@ import psutil
 import pytest
 from experiment_helpers import ENV, REPO, cli, write_tiny_config
 
-from cortexzoo.locking import LOCK_FILE, TOKEN_ENV, ExperimentLock, LockBusy
+from cortexzoo.locking import LOCK_FILE, TOKEN_ENV, ExperimentLock, LockBusy, host_tag
 from cortexzoo.network.output import is_complete, load_run, remove_dead_partials
 
 ONE = ("--only", "reference-seed1")
@@ -204,7 +204,7 @@ def test_partial_run_directories_of_other_hosts_or_live_writers_are_kept(tmp_pat
     """Only a partial directory of a dead writer on this host is debris."""
     dead = subprocess.Popen(["true"])
     dead.wait()
-    host = "".join(c if c.isalnum() or c in "._" else "_" for c in platform.node())
+    host = host_tag()
     names = {"dead": f".run.partial-{host}-{dead.pid}", "live": f".run.partial-{host}-{os.getpid()}",
              "other_host": f".run.partial-node-17-{dead.pid}"}
     for name in names.values():
