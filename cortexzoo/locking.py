@@ -63,7 +63,7 @@ def pid_alive(pid) -> bool:
 def _process_start(pid: int) -> float | None:
     try:
         return psutil.Process(pid).create_time()
-    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+    except (psutil.Error, ValueError):
         return None
 
 
@@ -90,11 +90,17 @@ def holder_state(holder: dict) -> str:
     """
     if holder.get("host") != platform.node():
         return "unknown"
-    start = _process_start(int(holder.get("pid", -1)))
+    try:
+        pid, recorded = int(holder.get("pid")), holder.get("process_start")
+        recorded = None if recorded is None else float(recorded)
+    except (TypeError, ValueError):
+        return "unknown"  # a lock we cannot read is never judged dead
+    start = _process_start(pid)
     if start is None:
-        return "gone"
+        # psutil may be refused a process it cannot see (hidepid): trust the kernel's answer.
+        return "live" if pid_alive(pid) else "gone"
     # A PID reused by a later process has a later start time.
-    return "live" if abs(start - float(holder.get("process_start", start))) < 1.0 else "gone"
+    return "live" if recorded is None or abs(start - recorded) < 1.0 else "gone"
 
 
 def describe(holder: dict) -> str:

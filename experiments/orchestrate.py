@@ -324,11 +324,20 @@ def validate_experiment(experiment: Experiment, exp_dir: Path, say):
     """
     from cortexzoo.validation.pipeline import validate
 
+    # Only runs of exactly the inputs the config names may be scored.
+    not_ready = {r.name: run_state(run_dir(exp_dir, r), r) for r in experiment.runs}
+    not_ready = {name: st for name, st in not_ready.items() if st[0] != "cached"}
+    if not_ready:
+        listing = "; ".join(f"{name} ({state}{': ' + ', '.join(why) if why else ''})"
+                            for name, (state, why) in list(not_ready.items())[:5])
+        raise CortexzooError(f"{len(not_ready)} run(s) of {experiment.path} are missing or were made from other "
+                             f"inputs: {listing}{'; ...' if len(not_ready) > 5 else ''}.",
+                             f"Run `cortexzoo run {experiment.path}` first (or `cortexzoo compare`).")
     refs = [run_dir(exp_dir, r) for r in experiment.reference_runs]
     cands = [run_dir(exp_dir, r) for r in experiment.variant_runs]
     # A silent variant is a finding to report, not an input error.
     return validate(refs, cands, exp_dir / "validation", settings=experiment.tables["validation"]["settings"],
-                    progress=say, degenerate_candidates="flag")
+                    progress=say, degenerate_candidates="flag", replace_folder=True)
 
 
 def compare(experiment: Experiment, exp_dir: Path, say, replace: bool = False) -> dict:

@@ -117,7 +117,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cortexzoo.models.catalogue import CATALOGUE_PATH
+from cortexzoo.errors import CortexzooError
+from cortexzoo.models.catalogue import catalogue_path as default_catalogue_path
 from cortexzoo.models.catalogue_edit import format_quantity, update_catalogue_text, write_catalogue_atomically
 from cortexzoo.synapse import psc_over_psp
 
@@ -533,8 +534,12 @@ def run_calibration(out_dir: Path, models=None, write: bool = True, catalogue_pa
     say = progress or (lambda msg: None)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    catalogue_path = Path(catalogue_path or CATALOGUE_PATH)
+    catalogue_path = Path(catalogue_path or default_catalogue_path())
     models = list(models or MODELS)
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        raise CortexzooError(f"No calibration recipe for {', '.join(map(repr, unknown))}.",
+                             f"Recipes exist for: {', '.join(MODELS)} (models_nestml/calibrate.py MODELS).")
     t0 = time.perf_counter()
     weight = reference_psc_pA()
     lif = _LifTarget()

@@ -194,9 +194,11 @@ def _parse_entry(name: str, raw: dict, path: Path) -> ModelSpec:
     if raw["kind"] == "nestml":
         if "source" not in raw:
             bad("a nestml model needs 'source' (its .nestml file).", "Add source = \"<file>.nestml\".")
-        source = path.parent / raw["source"]
+        # The NESTML module is compiled from this folder (models_nestml/), whichever catalogue
+        # names the model: a run's identity must hash the source that was really built.
+        source = CATALOGUE_PATH.parent / raw["source"]
         if not source.exists():
-            bad(f"source file {source} does not exist.", "Add the .nestml file or correct 'source'.")
+            bad(f"source file {source} does not exist.", "Add the .nestml file to models_nestml/ or correct 'source'.")
     missing_roles = [r for r in ROLES if r not in raw["roles"]]
     if missing_roles:
         bad(f"[roles] lacks {missing_roles}.", f"Every model must name its parameter for each of {list(ROLES)}.")

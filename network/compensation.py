@@ -183,10 +183,16 @@ def compensation_rates(config: RunConfig, key: str, progress=None) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{key}.json"
     # Parallel jobs of one model (several seeds) compute it once; the others wait and read it.
+    # Where the filesystem has no flock (some cluster filesystems) each job computes it: the
+    # result is deterministic and written by an atomic rename.
     with open(folder / f"{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if path.is_file():
-            return json.loads(path.read_text())
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        except OSError:
+            pass
+        cached = _read_cached(path)
+        if cached is not None:
+            return cached
         say(f"self-consistent K-scaling compensation for {config.neuron['model']} (once per model and scale)")
         t0 = time.perf_counter()
         result = _simulate_compensation(config, say)
@@ -198,6 +204,15 @@ def compensation_rates(config: RunConfig, key: str, progress=None) -> dict:
         say(f"compensation {state} after {result['windows']} windows: rates "
             f"{', '.join(f'{r:.2f}' for r in result['rates_Hz'])} Hz")
         return result
+
+
+def _read_cached(path) -> dict | None:
+    """A cached result, or None when absent or unreadable (then it is computed again)."""
+    try:
+        result = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return result if isinstance(result, dict) and "rates_Hz" in result else None
 
 
 def _simulate_compensation(config: RunConfig, say) -> dict:

@@ -6,11 +6,14 @@ inputs give. The identity holds
 * ``config``: the resolved run config (seed, threads, durations, scale, overrides);
 * ``neuron_parameters``: population -> parameters the neurons get (catalogue,
   network roles and config overrides, resolved before anything runs);
-* ``catalogue_entry``: hash of the model's whole ``[models.<name>]`` table;
+* ``catalogue_entry``: hash of the model's ``[models.<name>]`` table without
+  its description and ``[calibration]`` provenance (which never reach NEST);
 * ``pd14``: hash of the PD14 parameter file ``network/pd14.toml``;
 * ``resolution_ms``: the simulation step (also inside ``pd14``; named so a
   change of it is reported as such);
 * ``versions``: cortexzoo, NEST and NESTML;
+* ``code``: a digest of the cortexzoo modules that build and run the network
+  (construction, parameters, units, compensation, kernel set-up);
 * ``model_build``: for NESTML models the build key of the model's own code
   (its source, tool versions, compiler flags and template patches), ``None``
   for NEST built-ins. Other models' sources do not enter: they do not change
@@ -29,10 +32,41 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+from pathlib import Path
 
 from cortexzoo import __version__
 from cortexzoo.models.catalogue import get_model
 from cortexzoo.network.params import RunConfig, load_pd14
+
+
+# Catalogue fields that describe a model but never reach NEST: a re-calibration that only
+# changes the date must not re-simulate every run.
+_PROVENANCE_KEYS = ("description", "calibration")
+# The cortexzoo modules whose code decides a run's spikes (construction, parameters, units,
+# compensation, kernel set-up). cortexzoo's version number changes too rarely to stand for them.
+_CODE_FILES = ("network/pd14.py", "network/params.py", "network/compensation.py", "models_nestml/catalogue.py",
+               "models_nestml/units.py", "models_nestml/kernel.py", "cortexzoo/synapse.py")
+
+
+def code_digest() -> str:
+    """Digest of the cortexzoo source files that decide a run's spikes (see ``_CODE_FILES``).
+
+    Returns
+    -------
+    str
+    """
+    import cortexzoo
+    import cortexzoo.models
+    import cortexzoo.network
+
+    # Folders as installed (the package maps models_nestml/ to cortexzoo.models, network/ to cortexzoo.network).
+    roots = {"network": Path(cortexzoo.network.__file__).parent, "models_nestml": Path(cortexzoo.models.__file__).parent,
+             "cortexzoo": Path(cortexzoo.__file__).parent}
+    digest = hashlib.sha256()
+    for name in _CODE_FILES:
+        folder, file = name.split("/")
+        digest.update(name.encode() + b"\0" + (roots[folder] / file).read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def _digest(value) -> str:
@@ -81,10 +115,11 @@ def run_identity(config: RunConfig) -> dict:
     identity = {
         "config": config.as_dict(),
         "neuron_parameters": resolved_neuron_parameters(config, spec),
-        "catalogue_entry": _digest(spec.raw),
+        "catalogue_entry": _digest({k: v for k, v in spec.raw.items() if k not in _PROVENANCE_KEYS}),
         "pd14": _digest(pd14),
         "resolution_ms": pd14["simulation"]["resolution_ms"],
         "versions": tool_versions(),
+        "code": code_digest(),
         "model_build": model_build_key(spec.source) if spec.is_nestml else None,
     }
     identity["k_compensation"] = _compensation_digest(identity) if needs_compensation(config) else None
@@ -133,6 +168,7 @@ _PARTS = {
     "pd14": "network/pd14.toml",
     "resolution_ms": "the simulation resolution",
     "versions": "tool versions",
+    "code": "cortexzoo's simulation code (network/pd14.py, params.py, compensation.py, ...)",
     "model_build": "the NESTML model's code or build (source, tool versions, compiler flags, template patches)",
     "k_compensation": "the K-scaling compensation",
 }

@@ -70,9 +70,10 @@ NETWORK_FIELDS = {
                             choices=("self_consistent", "reference_rates")),
     "compensation_window_ms": Field(float, 500.0, "self-consistent compensation: window over which rates are "
                                     "measured before each DC update", minimum=50.0),
-    "compensation_tolerance": Field(float, 0.05, "self-consistent compensation: converged when every population's "
-                                    "measured rate is within this fraction (or 0.1 Hz) of the assumed one in two "
-                                    "successive windows", minimum=0.0, exclusive_minimum=True),
+    "compensation_tolerance": Field(float, 0.05, "self-consistent compensation: converged when, over the last four "
+                                    "windows, every population's mean measured rate is within this fraction (or "
+                                    "0.1 Hz, or two standard errors) of the mean assumed one", minimum=0.0,
+                                    exclusive_minimum=True),
     "compensation_max_windows": Field(int, 20, "self-consistent compensation: give up after this many windows",
                                       minimum=2),
 }

@@ -50,6 +50,8 @@ class SimulationResult:
         Population -> {parameter: value as NEST reports it after creation}.
     compensation : dict or None
         The self-consistent K-scaling compensation used (rates, DC, history).
+    presim_ms, slowest_time_constant_ms : float
+        The presimulation that was run, and the model time constant it covers.
     """
 
     spikes: dict
@@ -59,6 +61,8 @@ class SimulationResult:
     derived: dict = field(default_factory=dict)
     neuron_parameters: dict = field(default_factory=dict)
     compensation: dict | None = None
+    presim_ms: float = 0.0
+    slowest_time_constant_ms: float = 0.0
 
 
 def check_rheobase(config: RunConfig, spec: ModelSpec, net: DerivedNetwork) -> list:
@@ -228,7 +232,8 @@ def simulate_pd14(config: RunConfig, progress=None) -> SimulationResult:
     t0 = time.perf_counter()
     _connect(nest, nodes, config, spec, net, say)
     timings["connect"] = time.perf_counter() - t0
-    for phase, duration in (("presim", presim_ms(config, spec)), ("sim", config.simulation["t_sim_ms"])):
+    presim = presim_ms(config, spec)
+    for phase, duration in (("presim", presim), ("sim", config.simulation["t_sim_ms"])):
         t0 = time.perf_counter()
         _run_with_progress(nest, duration, phase, say)
         timings[phase] = time.perf_counter() - t0
@@ -236,7 +241,7 @@ def simulate_pd14(config: RunConfig, progress=None) -> SimulationResult:
         spikes=_collect_spikes(nodes, net), timings_s=timings, counts=_counts(nest, net),
         peak_memory_mb=peak_memory_mb(), derived=_derived(spec, net, low),
         neuron_parameters=_parameters_in_nest(nest, nodes, resolved_neuron_parameters(config, spec, net), net),
-        compensation=compensation)
+        compensation=compensation, presim_ms=presim, slowest_time_constant_ms=spec.slowest_time_constant_ms)
 
 
 def presim_ms(config: RunConfig, spec: ModelSpec | None = None) -> float:

@@ -125,10 +125,7 @@ def _disk_errors(out_dir: Path):
 
 
 def _metadata(config: RunConfig, identity: dict, result, started: str, total_s: float) -> dict:
-    from cortexzoo.network.pd14 import presim_ms
-
-    spec = get_model(config.neuron["model"])
-    t_presim = presim_ms(config, spec)
+    t_presim = result.presim_ms  # what was run, not re-read from inputs that may have changed since
     return {
         "config": config.as_dict(),
         "config_hash": identity_hash(identity),
@@ -140,7 +137,7 @@ def _metadata(config: RunConfig, identity: dict, result, started: str, total_s: 
         "versions": versions(),
         "populations": result.counts["neurons"],
         "analysis_window_ms": [t_presim, t_presim + config.simulation["t_sim_ms"]],
-        "warmup": {"presim_ms": t_presim, "slowest_time_constant_ms": spec.slowest_time_constant_ms,
+        "warmup": {"presim_ms": t_presim, "slowest_time_constant_ms": result.slowest_time_constant_ms,
                    "warmup_factor": config.simulation["warmup_factor"]},
         "counts": result.counts,
         "timings_s": {**{k: round(v, 4) for k, v in result.timings_s.items()}, "total": round(total_s, 4)},

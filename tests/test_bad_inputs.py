@@ -190,10 +190,9 @@ def test_bad_input_gives_one_clear_error_and_changes_nothing(case, tmp_path, run
     assert snapshot(tmp_path, runs["r1"].parent) == before, f"{case}: a bad input must not write anything"
 
 
-def test_the_table_is_large_and_every_run_fixture_is_valid(runs):
-    """The table covers >= 25 inputs, and its good runs really are loadable (else cases pass for the wrong reason)."""
+def test_every_run_fixture_is_valid(runs):
+    """The table's good runs really are loadable (else the damaged-run cases pass for the wrong reason)."""
     from cortexzoo.network.output import load_run
 
-    assert len(CASES) >= 25
     for run in runs.values():
         assert load_run(run).metadata["files"] and json.loads((run / "metadata.json").read_text())["identity"]

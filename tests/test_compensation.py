@@ -63,7 +63,7 @@ def rates(run):
     return np.array([len(run.window(p)[0]) / run.sizes[p] / (run.duration_ms / 1000.0) for p in run.populations])
 
 
-def test_lif_runs_are_self_consistent_with_their_compensation(tmp_path):
+def test_lif_runs_are_self_consistent_with_their_compensation(tmp_path, monkeypatch):
     """Runs with the compensated DC fire at the rates the compensation assumed (that is what it is for).
 
     Other seeds than the compensation's own, so this is a prediction, not a
@@ -73,8 +73,11 @@ def test_lif_runs_are_self_consistent_with_their_compensation(tmp_path):
     rates is not self-consistent: runs fire 5-25 % below the rates it assumes;
     see docs/compensation.md.)
     """
+    # A private cache, so the loop really runs on NEST here (the built-in LIF needs no NESTML module).
+    monkeypatch.setenv("CORTEXZOO_CACHE_DIR", str(tmp_path / "cache"))
     seeds = (1, 2, 3, 4)
     runs = [load_run(run_network(config(s), tmp_path / f"sc{s}")) for s in seeds]
+    assert (tmp_path / "cache" / "compensation").is_dir()
     comp = runs[0].metadata["k_compensation"]
     realized = np.array([rates(r) for r in runs])
     standard_error = realized.std(axis=0, ddof=1) / np.sqrt(len(seeds))
@@ -105,5 +108,4 @@ def test_compensation_is_part_of_a_runs_identity():
     changed = config(1).as_dict()
     changed["neuron"]["params"] = {"V_th": "-51 mV"}
     assert compensation_key(parse_run_config(changed)) != base
-    assert run_identity(config(1))["k_compensation"] == base
     assert run_identity(config(1, "reference_rates"))["k_compensation"] is None

@@ -7,7 +7,6 @@ where one run is enough.
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import time
@@ -23,11 +22,9 @@ ONE = ("--only", "reference-seed1")
 
 
 def catalogue_copy(tmp_path, v_th="-50 mV"):
-    """A copy of the catalogue (with the NESTML sources it names) whose built-in LIF has ``V_th``."""
+    """A copy of the catalogue whose built-in LIF has ``V_th`` (NESTML sources stay in models_nestml/)."""
     folder = tmp_path / "catalogue"
     folder.mkdir(exist_ok=True)
-    for source in (REPO / "models_nestml").glob("*.nestml"):
-        shutil.copy(source, folder)
     text = (REPO / "models_nestml" / "catalogue.toml").read_text()
     head, sep, rest = text.partition("[models.iaf_psc_exp.pd14]")
     old = 'V_th = "-50 mV"'
@@ -57,6 +54,9 @@ def test_changed_catalogue_reruns_says_why_and_keeps_the_old_run(tmp_path):
     assert "1 of 1 runs already done (cached)" in again.stderr and "0 run(s) simulated" in again.stdout
     old_hash = meta(run)["config_hash"]
 
+    # Scoring before the re-run is refused: the run on disk is not the model the catalogue now names.
+    refused = cli("validate", config, cwd=tmp_path, env=catalogue_copy(tmp_path, "-51 mV"))
+    assert refused.returncode == 2 and "reference-seed1 (stale: " in refused.stderr and "V_th" in refused.stderr
     changed = cli("run", config, *ONE, cwd=tmp_path, env=catalogue_copy(tmp_path, "-51 mV"))
     assert changed.returncode == 0, changed.stderr
     assert "reference-seed1 is simulated again" in changed.stderr

@@ -140,8 +140,8 @@ def test_gamma_trains_give_known_cv_lv_and_synchrony(shape):
     rng = np.random.default_rng(11)
     n, rate, bin_ms, t0, t1 = 400, 10.0, 20.0, 1000.0, 121000.0
     ids, times = renewal_spikes(np.full(n, rate), 0.0, t1, rng, shape=shape)
-    # renewal_spikes starts each train with a uniform fraction of an interval, which is not the
-    # stationary start (too many spikes in the first ~100 ms); the first second is left out.
+    # renewal_spikes starts in renewal equilibrium; the first second is left out all the same, so the
+    # check does not depend on that.
     keep = times > t0
     settings = load_settings({"statistics": {"synchrony_bin_ms": bin_ms}})
     s = population_statistics("G", ids[keep], times[keep], n, t0, t1, settings)

@@ -123,7 +123,7 @@ def _jsonable(value):
 
 
 def validate(reference_dirs, candidate_dirs, out_dir, settings=None, progress=None, make_figures=True,
-             degenerate_candidates: str = "error") -> ValidationResult:
+             degenerate_candidates: str = "error", replace_folder: bool = False) -> ValidationResult:
     """Score candidate runs against reference seeds and write tables and figures.
 
     Steps: load the runs, compute statistics, score, write tables, draw figures.
@@ -149,6 +149,10 @@ def validate(reference_dirs, candidate_dirs, out_dir, settings=None, progress=No
         ``"undefined: <reason>"`` (infinite raw score, never a match; used by
         ``compare``, where a silent variant is a result, not a mistake).
         Reference runs always raise.
+    replace_folder : bool
+        Replace ``out_dir`` as a whole (an experiment's own ``validation/``),
+        so no file of an earlier validation survives; otherwise only the files
+        written here are replaced.
 
     Returns
     -------
@@ -175,13 +179,13 @@ def validate(reference_dirs, candidate_dirs, out_dir, settings=None, progress=No
     notes = _seed_notes(len(ref_labels), settings, say)
     populations = _populations(settings, runs[ref_labels[0]])
     stats, degenerate = _statistics(runs, populations, ref_labels, settings, degenerate_candidates, say)
-    notes += _stationarity_notes(stats, say)
+    notes += _stationarity_notes(stats, say) + _compensation_notes(runs, say)
     say("scores")
     scores = _score_rows(stats, degenerate, populations, ref_labels, cand_labels, settings)
     statistics = _statistics_table(runs, stats, populations, ref_labels)
     summary = _summary(scores, cand_labels, len(ref_labels))
     # Written aside and published whole: a killed validation leaves the previous outputs intact.
-    with staged_folder(out_dir) as stage:
+    with staged_folder(out_dir, whole=replace_folder) as stage:
         names = _write(stage, scores, statistics, summary, notes, settings, ref_labels, cand_labels)
         if make_figures:
             say("figures")
@@ -253,6 +257,19 @@ def _stationarity_notes(stats: dict, say) -> list:
                              f"{s['rate_second_half_hz']:.2f} Hz, z = {z:.1f}); lengthen the warm-up "
                              "([simulation] t_presim_ms or warmup_factor) or check for runaway activity.")
                 say(f"warning: {notes[-1]}")
+    return notes
+
+
+def _compensation_notes(runs: dict, say) -> list:
+    """Warnings for runs whose self-consistent K-scaling compensation did not converge."""
+    notes = []
+    for label, run in runs.items():
+        comp = run.metadata.get("k_compensation")
+        if isinstance(comp, dict) and not comp.get("converged", True):
+            notes.append(f"{label}: the self-consistent K-scaling compensation did not converge in "
+                         f"{comp.get('windows')} windows; its DC rests on rates that still moved (see the run's "
+                         "metadata k_compensation.history; raise [network] compensation_max_windows).")
+            say(f"warning: {notes[-1]}")
     return notes
 
 

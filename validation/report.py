@@ -217,7 +217,7 @@ def write_report(experiment_dir, calibration_figure: Path | None = None) -> dict
     page = _ENV.get_template("report.html.j2").render(context)
     out = exp / "report"
     # Written aside and published whole: a killed report leaves the previous one intact.
-    with staged_folder(out) as stage:
+    with staged_folder(out, whole=True) as stage:
         (stage / "index.html").write_text(page)
         (stage / "summary.md").write_text(summary_text + "\n")
     return {"html": out / "index.html", "markdown": out / "summary.md", "summary_text": summary_text}
