@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cortexzoo.errors import CortexzooError
-from cortexzoo.locking import host_tag, pid_alive
+from cortexzoo.locking import clear_dead_debris, host_tag
 
 
 @contextmanager
@@ -48,9 +48,7 @@ def staged_folder(final, whole: bool = False):
     stage = final.parent / f".{final.name}.partial-{host_tag()}-{os.getpid()}"
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
-        for stale in final.parent.glob(f".{final.name}.*-{host_tag()}-*"):
-            if not pid_alive(stale.name.rsplit("-", 1)[-1]):
-                shutil.rmtree(stale, ignore_errors=True)  # left by a killed stage on this host
+        clear_dead_debris(final.parent, f".{final.name}.*-*-*")  # stage or old folders of a killed stage
         shutil.rmtree(stage, ignore_errors=True)
         stage.mkdir()
         yield stage

@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import secrets
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -58,6 +59,38 @@ def pid_alive(pid) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def clear_dead_debris(folder, pattern: str, keep=None) -> list:
+    """Remove work folders ``<...>-<host>-<pid>`` in ``folder`` whose writer on this host is gone.
+
+    A folder of another host, or of a live process here, may still be in use
+    and is left in place (on a shared filesystem this host cannot see other
+    nodes' processes).
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+    pattern : str
+        Glob of the work folders, e.g. ``".run.partial-*"``.
+    keep : pathlib.Path, optional
+        A folder never to remove (the caller's own).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The matching folders left in place.
+    """
+    left = []
+    for entry in Path(folder).glob(pattern):
+        if entry == keep:
+            continue
+        parts = entry.name.rsplit("-", 2)
+        if len(parts) == 3 and parts[1] == host_tag() and not pid_alive(parts[2]):
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            left.append(entry)
+    return left
 
 
 def _process_start(pid: int) -> float | None:

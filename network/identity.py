@@ -60,7 +60,8 @@ def code_digest() -> str:
     import cortexzoo.network
 
     # Folders as installed (the package maps models_nestml/ to cortexzoo.models, network/ to cortexzoo.network).
-    roots = {"network": Path(cortexzoo.network.__file__).parent, "models_nestml": Path(cortexzoo.models.__file__).parent,
+    roots = {"network": Path(cortexzoo.network.__file__).parent,
+             "models_nestml": Path(cortexzoo.models.__file__).parent,
              "cortexzoo": Path(cortexzoo.__file__).parent}
     digest = hashlib.sha256()
     for name in _CODE_FILES:
@@ -74,7 +75,8 @@ def _digest(value) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _version(dist: str):
+def dist_version(dist: str):
+    """Installed version of a distribution, or None when it is not installed."""
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
@@ -89,7 +91,8 @@ def tool_versions() -> dict:
     dict
         ``{"cortexzoo": ..., "nest-simulator": ..., "nestml": ...}``.
     """
-    return {"cortexzoo": __version__, "nest-simulator": _version("nest-simulator"), "nestml": _version("nestml")}
+    return {"cortexzoo": __version__, "nest-simulator": dist_version("nest-simulator"),
+            "nestml": dist_version("nestml")}
 
 
 def run_identity(config: RunConfig) -> dict:

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from cortexzoo.errors import CortexzooError
-from cortexzoo.locking import host_tag, pid_alive
+from cortexzoo.locking import clear_dead_debris, host_tag
 
 COMPLETE_MARKER = "COMPLETE"
 METADATA_FILE = "metadata.json"
@@ -223,16 +223,7 @@ def remove_dead_partials(path, keep: Path | None = None) -> list:
         process here) may still be writing them.
     """
     path = Path(path)
-    others = []
-    for partial in path.parent.glob(f".{path.name}.partial-*"):
-        if partial == keep:
-            continue
-        host, _, pid = partial.name.rsplit(".partial-", 1)[-1].rpartition("-")
-        if host == host_tag() and not pid_alive(pid):
-            shutil.rmtree(partial, ignore_errors=True)  # left by a killed run on this host
-        else:
-            others.append(partial)
-    return others
+    return clear_dead_debris(path.parent, f".{path.name}.partial-*", keep=keep)
 
 
 def file_sha256(path) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import os
 import platform
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 
 from cortexzoo.errors import CortexzooError
 from cortexzoo.models.catalogue import get_model
-from cortexzoo.network.identity import identity_hash, run_identity, tool_versions
+from cortexzoo.network.identity import dist_version, identity_hash, run_identity, tool_versions
 from cortexzoo.network.output import RunWriter, check_output_dir
 from cortexzoo.network.params import RunConfig
 
@@ -45,12 +44,7 @@ def versions() -> dict:
     -------
     dict
     """
-    out = {**tool_versions(), "python": platform.python_version()}
-    try:
-        out["numpy"] = importlib.metadata.version("numpy")
-    except importlib.metadata.PackageNotFoundError:
-        out["numpy"] = None
-    return out
+    return {**tool_versions(), "python": platform.python_version(), "numpy": dist_version("numpy")}
 
 
 def run_hash(config: RunConfig) -> str:
