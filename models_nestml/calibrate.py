@@ -1,109 +1,21 @@
 """Calibrate the model zoo to the PD14 reference LIF (``cortexzoo calibrate``).
 
-Principle
----------
-A calibrated model must be a *fair single-neuron replacement* of the PD14
-LIF (NEST ``iaf_psc_exp``: C_m 250 pF, tau_m 10 ms, E_L = V_reset = -65 mV,
-V_th -50 mV, t_ref 2 ms; rheobase 375 pA). The network (``network/pd14.py``)
-multiplies *every* current it injects -- synaptic weights and the DC/bias
-current -- by the model's ``weights.psc_per_reference_psc``, so two things are
-separated:
+A calibrated model is a fair single-neuron replacement of the PD14 LIF: the
+PSP criterion fixes how input currents map onto it, and only parameters of
+spike generation are fitted to the LIF's steady-state f-I curve (RMS rate
+error plus a strong rheobase term). The method, the per-model choices and
+their reasons are in ``docs/calibration.md``.
 
-1. **How input currents map onto the model (not fitted).** The PSP criterion
-   fixes it: one excitatory PSC of the PD14 reference weight (87.8 pA,
-   tau_syn 0.5 ms) at rest must give the same PSP peak as in the LIF
-   (0.150 mV), measured by simulating the model below threshold.
+This module holds the recipes (:data:`MODELS`) and the orchestration:
+:func:`fit_model` (grid search per model and cell type), :func:`run_calibration`
+(all models, table, figure, catalogue) and :func:`catalogue_updates`. The
+pieces live in their own modules:
 
-   * AdEx, MAT2, GLIF and Galves-Loecherbach share the LIF's passive membrane
-     (C_m 250 pF, g = C_m/tau_m = 25 nS, E_L -65 mV). Their PSP is the LIF's
-     and ``psc_per_reference_psc = 1``; every difference in the network comes
-     from spike generation and adaptation.
-   * The Izhikevich models have no passive membrane of that form. Their input
-     scale (2003: ``C_m``, which divides the input in pA; 2007: ``C_m``,
-     ``b``, ``d`` multiplied together by ``s``) is *solved* per cell type
-     from the PSP criterion, so ``psc_per_reference_psc`` again is 1 and the
-     same factor (1) applies to the DC drive.
-
-   The reported ``psc_per_reference_psc`` is measured:
-   PSP_LIF / PSP_model for the reference PSC (1.000 when the criterion holds).
-
-2. **Spike generation (fitted).** Only parameters of spike generation are fitted, to the
-   LIF's steady-state f-I curve: DC 0 ... 1 nA, rate counted over 1 s
-   after a 1 s adaptation period. The loss is
-
-       loss = RMS_rate_difference (Hz) + LAMBDA_HZ_PER_PA * |rheobase - 375 pA|
-
-   The rheobase term is strong (2 Hz per pA, so in practice a constraint)
-   because PD14 neurons sit in
-   the fluctuation-driven regime just below rheobase: a rheobase mismatch of
-   a few tens of pA (about 1 mV of threshold) already makes a network die or
-   explode, whereas the f-I curve far above rheobase matters little. The
-   rheobase is the smallest DC with at least one spike in the measurement
-   second (midpoint between the last silent and first firing current).
-   Adaptation parameters stay at published values (adaptation kept, matched
-   after adaptation, not at onset), so an adapting model's f-I curve lies
-   below the LIF's at high input; that residual is part of the model.
-
-   Per model (see :data:`MODELS`):
-
-   ============================  =======================================  ===============================
-   model                         fitted (spike generation)                kept (published / LIF)
-   ============================  =======================================  ===============================
-   izhikevich_nestml (2003)      I_b (constant drive, mV/ms)              a, b, c, d (RS for E, FS for I);
-                                                                          C_m from the PSP
-   izhikevich2007_nestml         k (quadratic gain)                       v_r, v_t, a, c, V_peak; published
-                                                                          C_m, b, d x s (s from PSP)
-   aeif_psc_exp_nestml           V_th, Delta_T                            LIF membrane and reset; a 4 nS,
-                                                                          b 80.5 pA, tau_w 144 ms [BG05]
-   mat2_psc_exp_nestml           omega                                    LIF membrane; RS threshold
-                                                                          alpha_1 37, alpha_2 2 mV,
-                                                                          tau_1 10, tau_2 200 ms [K09]
-   glif_psc_nestml (level 5)     V_th (th_inf)                            LIF membrane and reset; R, ASC,
-                                                                          A kinetics of NEST's defaults
-                                                                          [T18], ASC x 25/9.43 (ASC/g)
-   galves_loecherbach_nestml     V_rheo                                   LIF membrane; r 1, gamma
-                                                                          0.116/mV per 0.1 ms step
-   ============================  =======================================  ===============================
-
-   Why so few fitted parameters: a spike-triggered parameter (AdEx b, MAT2
-   alpha_1/alpha_2, GLIF ASC amplitudes) only lowers the adapted f-I curve,
-   so fitting it to the non-adapting LIF drives it to the bound that removes
-   it. Trial fits (2026-11) showed exactly that: MAT2 alpha_1 ended on its
-   lower bound (2 mV of [2, 80]; 15 mV of [15, 45]), GLIF asc_amps_2 on 0 pA,
-   a fitted GLIF voltage_reset_add went to 24 mV, above threshold (a
-   bursting f-I curve), and the Galves-Loecherbach gain gamma to its upper
-   bound, the deterministic LIF limit. These stay at their published
-   (or previously accepted) values. Why the Izhikevich models need their
-   excitability parameter: scaled by the PSP alone, the 2003 cells have a
-   rheobase of about 750 pA and the 2007 RS cell about 135 pA (a quadratic
-   neuron's DC rheobase is about k (v_t - v_r)^2 / 4, not g (V_th - E_L)).
-   For the 2007 form k is the parameter Izhikevich's own recipe sets from the
-   rheobase given v_r and v_t, so v_t keeps its published value; fitting
-   v_t instead (k with the input scale) needs v_t = -28 mV for RS and gives
-   a worse f-I residual (58.6 vs 49.6 Hz for E, 147 vs 64 Hz for I).
-
-Search: a coarse grid over the bounds of :data:`MODELS`, then a finer grid
-around the best point (all candidates x currents of one grid are one NEST
-network of unconnected neurons; Izhikevich input scales are solved by
-fixed-point iteration on the PSP for all candidates at once). A best value
-on the edge of the bounds is reported (``at_edge``). The final curves use DC
-0 ... 1000 pA in 10 pA steps plus 1 pA steps at 340 ... 420 pA; the reported
-``residual_Hz`` is the RMS over the 10 pA grid, ``rheobase_pA`` comes from
-the 1 pA steps.
-
-Outputs: ``fI_curves.png`` and ``calibration.csv`` in the output folder
-(default ``models_nestml/calibration``) and, unless ``write=False``, the
-fitted parameters, ``rheobase``, ``psc_per_reference_psc`` and a
-``[models.<name>.calibration]`` table in catalogue.toml. The catalogue is
-written once, after all fits: only those values change (comments and layout
-stay, :mod:`cortexzoo.models.catalogue_edit`), the new file must validate
-before it atomically replaces the old one, and the previous catalogue is
-kept as ``catalogue.toml.bak``.
-
-References: [BG05] Brette & Gerstner (2005) J Neurophysiol 94:3637.
-[K09] Kobayashi et al. (2009) Front Comput Neurosci 3:9. [T18] Teeter et al.
-(2018) Nat Commun 9:709. Izhikevich (2003) IEEE TNN 14:1569; Izhikevich
-(2007) Dynamical Systems in Neuroscience, ch. 8.
+* :mod:`cortexzoo.models.measure` -- NEST measurements (f-I curves, PSP,
+  input scale, passive properties);
+* :mod:`cortexzoo.models.fitting` -- loss, rheobase and search grids (no NEST);
+* :mod:`cortexzoo.models.calibration_figures` -- the f-I figure;
+* :mod:`cortexzoo.models.catalogue_edit` -- the catalogue write.
 """
 
 from __future__ import annotations
@@ -118,17 +30,29 @@ from pathlib import Path
 import numpy as np
 
 from cortexzoo.errors import CortexzooError
+from cortexzoo.models.calibration_figures import plot_fi_curves
 from cortexzoo.models.catalogue import catalogue_path as default_catalogue_path
 from cortexzoo.models.catalogue_edit import format_quantity, update_catalogue_text, write_catalogue_atomically
+from cortexzoo.models.fitting import (
+    LAMBDA_HZ_PER_PA,
+    TARGET_RHEOBASE_PA,
+    at_edge,
+    candidate_losses,
+    coarse_grids,
+    loss,
+    refine_grids,
+    rheobase,
+    rms_residual,
+)
+from cortexzoo.models.measure import LifTarget, fresh_kernel, measure_psp, simulate_fi, solve_input_scale
 from cortexzoo.synapse import psc_over_psp
 
-RESOLUTION_MS = 0.1
-WARMUP_MS = 1000.0
-MEASURE_MS = 1000.0
+# Names other code imports from here; loss, rheobase and the loss constants live in fitting.
+__all__ = ["FINAL_CURRENTS_PA", "FINAL_LADDER_PA", "LAMBDA_HZ_PER_PA", "LIF", "MODELS", "STAGES",
+           "TARGET_PSP_MV", "TARGET_RHEOBASE_PA", "TAU_SYN_MS", "ModelCalibration", "catalogue_updates",
+           "fit_model", "loss", "reference_psc_pA", "rheobase", "run_calibration"]
+
 TAU_SYN_MS = 0.5
-TARGET_RHEOBASE_PA = 375.0
-#: weight of the rheobase error in the loss (Hz of RMS rate per pA)
-LAMBDA_HZ_PER_PA = 2.0
 #: (RMS currents, rheobase ladder) per search stage, pA: a coarse grid, then two refinements
 STAGES = (
     (np.arange(0.0, 1001.0, 100.0), np.arange(250.0, 501.0, 10.0)),
@@ -262,199 +186,20 @@ MODELS = {
 }
 
 
-def _grid(low, high, n, log):
-    return np.geomspace(low, high, n) if log else np.linspace(low, high, n)
-
-
-def _fresh_kernel(seed=1):
-    from cortexzoo.models import ready_kernel
-
-    return ready_kernel(threads=1, resolution_ms=RESOLUTION_MS, seed=seed)
-
-
-def simulate_fi(nest, model: str, param_sets: list, currents) -> np.ndarray:
-    """Steady-state rates of many unconnected neurons in one NEST network.
-
-    Parameters
-    ----------
-    nest : module
-        NEST, already reset with the cortexzoo module installed.
-    model : str
-        NEST model name.
-    param_sets : list of dict
-        One parameter set per candidate.
-    currents : array_like
-        DC amplitudes (pA), given through ``I_e``.
-
-    Returns
-    -------
-    numpy.ndarray
-        Rates in Hz (spikes in the measurement window after :data:`WARMUP_MS`),
-        shape ``(len(param_sets), len(currents))``.
-    """
-    currents = np.asarray(currents, dtype=float)
-    allpop = None
-    for params in param_sets:
-        pop = nest.Create(model, len(currents), params=params)
-        pop.set({"I_e": currents.tolist()})
-        allpop = pop if allpop is None else allpop + pop
-    sr = nest.Create("spike_recorder", params={"start": WARMUP_MS, "stop": WARMUP_MS + MEASURE_MS})
-    nest.Connect(allpop, sr)
-    nest.Simulate(WARMUP_MS + MEASURE_MS)
-    senders = np.asarray(sr.events["senders"], dtype=int) - allpop.global_id[0] if sr.n_events else []
-    counts = np.bincount(senders, minlength=len(allpop))[: len(allpop)]
-    return counts.reshape(len(param_sets), len(currents)) / (MEASURE_MS / 1000.0)
-
-
-def measure_psp(model: str, param_sets: list, weight_pA: float) -> np.ndarray:
-    """Peak PSP (mV) of one excitatory spike of ``weight_pA`` at rest, per parameter set.
-
-    Each neuron rests for 600 ms (slow recovery variables settle), then gets
-    one spike through its excitatory port; the peak depolarisation above the
-    pre-spike value within 100 ms is the PSP.
-
-    Parameters
-    ----------
-    model : str
-        NEST model name (cortexzoo interface: port ``exc_spikes``; NEST
-        built-ins: the default port).
-    param_sets : list of dict
-        Neuron parameters, one neuron each.
-    weight_pA : float
-        Synaptic weight.
-
-    Returns
-    -------
-    numpy.ndarray
-    """
-    nest = _fresh_kernel()
-    neurons = nest.Create(model, len(param_sets))
-    for n, params in zip(neurons, param_sets):
-        n.set(dict(params, I_e=0.0))
-    receptor = neurons[0].get("receptor_types").get("EXC_SPIKES", 0) if model.endswith("_nestml") else 0
-    sg = nest.Create("spike_generator", params={"spike_times": [600.0]})
-    nest.Connect(sg, neurons, syn_spec={"weight": float(weight_pA), "delay": 1.0, "receptor_type": receptor})
-    mm = nest.Create("multimeter", params={"record_from": ["V_m"], "interval": RESOLUTION_MS, "start": 590.0})
-    nest.Connect(mm, neurons)
-    nest.Simulate(700.0)
-    ev = mm.events
-    senders, t, v = np.asarray(ev["senders"]), np.asarray(ev["times"]), np.asarray(ev["V_m"])
-    out = np.empty(len(param_sets))
-    for i, gid in enumerate(neurons.global_id if len(neurons) > 1 else [neurons.global_id]):
-        sel = senders == gid
-        ti, vi = t[sel], v[sel]
-        rest = vi[ti <= 601.0][-1]
-        out[i] = np.max(vi[ti > 601.0]) - rest
-    return out
-
-
-def solve_input_scale(name: str, cal: ModelCalibration, param_sets: list, s0: float, target_psp: float,
-                      weight_pA: float, iterations: int = 4) -> tuple:
-    """Solve the input scale ``s`` of each parameter set from the PSP criterion.
-
-    Multiplying the current-like parameters by ``s`` divides the input by
-    ``s``; the PSP is nearly proportional to 1/s, so the fixed-point
-    iteration ``s <- s * PSP(s) / target`` converges in a few steps.
-
-    Parameters
-    ----------
-    name : str
-        NEST model name.
-    cal : ModelCalibration
-    param_sets : list of dict
-        Unscaled parameter sets (current-like parameters at their published values).
-    s0 : float
-        Initial scale.
-    target_psp : float
-        PSP (mV) of the reference PSC in the LIF.
-    weight_pA : float
-        The reference PSC.
-    iterations : int
-
-    Returns
-    -------
-    (list of dict, numpy.ndarray)
-        Scaled parameter sets and the scales.
-    """
-    s = np.full(len(param_sets), float(s0))
-
-    def scaled(i):
-        return dict(param_sets[i], **{k: param_sets[i][k] * s[i] for k in cal.scale_keys})
-
-    for _ in range(iterations):
-        psp = measure_psp(name, [scaled(i) for i in range(len(s))], weight_pA)
-        s = s * psp / target_psp
-    return [scaled(i) for i in range(len(s))], s
-
-
-def rheobase(currents, rates) -> float:
-    """Rheobase (pA) from a sampled f-I curve.
-
-    The midpoint between the first firing current and the silent current
-    below it (the first current if that already fires; NaN if none fires).
-
-    Parameters
-    ----------
-    currents, rates : array_like
-        Any order; sorted here.
-
-    Returns
-    -------
-    float
-    """
-    currents, rates = np.asarray(currents, dtype=float), np.asarray(rates, dtype=float)
-    order = np.argsort(currents)
-    currents, rates = currents[order], rates[order]
-    firing = np.nonzero(rates > 0)[0]
-    if not len(firing):
-        return float("nan")
-    j = firing[0]
-    return float(currents[j]) if j == 0 else 0.5 * float(currents[j] + currents[j - 1])
-
-
-def loss(rms_Hz: float, rheobase_pA: float) -> float:
-    """The calibration loss: RMS rate error plus the weighted rheobase error.
-
-    Parameters
-    ----------
-    rms_Hz : float
-    rheobase_pA : float
-        NaN (never fires) counts as 1 nA away.
-
-    Returns
-    -------
-    float
-    """
-    err = abs(rheobase_pA - TARGET_RHEOBASE_PA) if np.isfinite(rheobase_pA) else 1000.0
-    return float(rms_Hz + LAMBDA_HZ_PER_PA * err)
-
-
-class _LifTarget:
-    """LIF rates at any current, simulated once per set of currents and cached."""
-
-    def __init__(self):
-        self._cache = {}
-
-    def __call__(self, currents) -> np.ndarray:
-        currents = np.asarray(currents, dtype=float)
-        missing = sorted(set(currents.round(6)) - set(self._cache))
-        if missing:
-            rates = simulate_fi(_fresh_kernel(), "iaf_psc_exp", [LIF], missing)[0]
-            self._cache.update(zip(missing, rates))
-        return np.array([self._cache[c] for c in currents.round(6)])
-
-
 def _candidates(name: str, cal: ModelCalibration, cell_type, combos: list, names: list, target_psp, weight):
     base = cal.base[cell_type]
     sets = [dict(base, **dict(zip(names, c))) for c in combos]
     scales = np.ones(len(sets))
     if cal.scale_keys:
-        sets, scales = solve_input_scale(name, cal, sets, cal.scale_init[cell_type], target_psp, weight)
+        sets, scales = solve_input_scale(name, sets, cal.scale_keys, cal.scale_init[cell_type], target_psp, weight)
     return sets, scales
 
 
-def fit_model(name: str, cell_type, lif: _LifTarget, target_psp: float, weight_pA: float) -> dict:
+def fit_model(name: str, cell_type, lif: LifTarget, target_psp: float, weight_pA: float) -> dict:
     """Fit the spike-generation parameters of one model (and cell type) to the LIF.
+
+    Each stage of :data:`STAGES` simulates every point of the product grid
+    at once; the next stage searches a finer grid around the best point.
 
     Parameters
     ----------
@@ -477,32 +222,21 @@ def fit_model(name: str, cell_type, lif: _LifTarget, target_psp: float, weight_p
         parameters whose best value lies on the edge of their bounds).
     """
     cal = MODELS[name]
-    names = list(cal.free)
-    bounds = {n: cal.free[n] for n in names}
-    grids = [_grid(b[0], b[1], b[2], b[4]) for b in bounds.values()]
+    names, bounds = list(cal.free), list(cal.free.values())
+    grids = coarse_grids(bounds)
     best = None
-    for stage, (rms_currents, ladder) in enumerate(STAGES):
+    for rms_currents, ladder in STAGES:
+        if best is not None:
+            grids = refine_grids(grids, bounds, best["free"].values())
         combos = list(itertools.product(*grids))
         sets, scales = _candidates(name, cal, cell_type, combos, names, target_psp, weight_pA)
         currents = np.concatenate([rms_currents, ladder])
-        rates = simulate_fi(_fresh_kernel(), name, sets, currents)
-        target = lif(rms_currents)
-        rms = np.sqrt(np.mean((rates[:, : len(rms_currents)] - target[None, :]) ** 2, axis=1))
-        rheo = np.array([rheobase(currents, r) for r in rates])
-        losses = np.array([loss(a, b) for a, b in zip(rms, rheo)])
+        rates = simulate_fi(fresh_kernel(), name, sets, currents)
+        losses = candidate_losses(currents, rates, lif(rms_currents))
         i = int(np.argmin(losses))
         best = {"free": dict(zip(names, combos[i])), "params": sets[i], "scale": float(scales[i]),
                 "loss": float(losses[i])}
-        if stage < len(STAGES) - 1:
-            # refine: a finer grid spanning the neighbouring grid points
-            refined = []
-            for n, g, v in zip(names, grids, combos[i]):
-                j = int(np.argmin(np.abs(g - v)))
-                lo, hi = g[max(j - 1, 0)], g[min(j + 1, len(g) - 1)]
-                refined.append(_grid(lo, hi, 17 if len(names) == 1 else 5, bounds[n][4]))
-            grids = refined
-    best["at_edge"] = [n for n in names if np.isclose(best["free"][n], bounds[n][0])
-                       or np.isclose(best["free"][n], bounds[n][1])]
+    best["at_edge"] = at_edge(best["free"], cal.free)
     return best
 
 
@@ -535,53 +269,70 @@ def run_calibration(out_dir: Path, models=None, write: bool = True, catalogue_pa
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     catalogue_path = Path(catalogue_path or default_catalogue_path())
-    models = list(models or MODELS)
-    unknown = [m for m in models if m not in MODELS]
-    if unknown:
-        raise CortexzooError(f"No calibration recipe for {', '.join(map(repr, unknown))}.",
-                             f"Recipes exist for: {', '.join(MODELS)} (models_nestml/calibrate.py MODELS).")
+    models = _known_models(models)
     t0 = time.perf_counter()
     weight = reference_psc_pA()
-    lif = _LifTarget()
+    lif = LifTarget(LIF)
     target_psp = float(measure_psp("iaf_psc_exp", [LIF], weight)[0])
     final = np.concatenate([FINAL_CURRENTS_PA, FINAL_LADDER_PA])
     lif_final = lif(final)
     say(f"LIF reference: PSP {target_psp:.4f} mV for {weight:.2f} pA, rheobase {rheobase(final, lif_final):.1f} pA, "
         f"{lif_final[len(FINAL_CURRENTS_PA) - 1]:.1f} Hz at {FINAL_CURRENTS_PA[-1]:.0f} pA")
+    reference = {"rates": lif_final[: len(FINAL_CURRENTS_PA)], "psp_mV": target_psp,
+                 "rheobase_pA": rheobase(final, lif_final)}
     results = {}
     for name in models:
-        cal = MODELS[name]
         entry = {"types": {}}
-        for cell_type in cal.base:
+        for cell_type in MODELS[name].base:
             fit = fit_model(name, cell_type, lif, target_psp, weight)
-            rates = simulate_fi(_fresh_kernel(), name, [fit["params"]], final)[0]
-            fit["rates"] = rates[: len(FINAL_CURRENTS_PA)]
-            fit["rheobase_pA"] = rheobase(final, rates)
-            fit["residual_Hz"] = float(np.sqrt(np.mean((fit["rates"] - lif_final[: len(FINAL_CURRENTS_PA)]) ** 2)))
-            fit["psp_mV"] = float(measure_psp(name, [fit["params"]], weight)[0])
-            entry["types"][cell_type] = fit
-            edge = f"  AT EDGE: {fit['at_edge']}" if fit["at_edge"] else ""
-            free = ", ".join(f"{k}={v:.4g}" for k, v in fit["free"].items())
-            say(f"{name} [{cell_type or 'E/I'}]: {free}, scale {fit['scale']:.4g} -> residual "
-                f"{fit['residual_Hz']:.2f} Hz, rheobase {fit['rheobase_pA']:.1f} pA, PSP {fit['psp_mV']:.4f} mV"
-                f"{edge} ({time.perf_counter() - t0:.0f} s)")
+            entry["types"][cell_type] = _final_curve(name, fit, final, reference["rates"], weight)
+            _report_fit(say, name, cell_type, fit, t0)
         # the network scales all its currents by one factor per model: from the E cell (or the only one)
-        ref = entry["types"]["E" if "E" in cal.base else None]
+        ref = entry["types"]["E" if "E" in MODELS[name].base else None]
         entry["psc_per_reference_psc"] = round(target_psp / ref["psp_mV"], 3)
         entry["psp_mV"] = ref["psp_mV"]
         results[name] = entry
-    reference = {"rates": lif_final[: len(FINAL_CURRENTS_PA)], "psp_mV": target_psp,
-                 "rheobase_pA": rheobase(final, lif_final)}
-    _plot(out_dir / "fI_curves.png", reference, results)
+    plot_fi_curves(out_dir / "fI_curves.png", FINAL_CURRENTS_PA, reference, results)
     _table(out_dir / "calibration.csv", reference, results)
     if write:
-        # only now, with every fit done: one validated, atomic replacement (previous file kept as .bak)
-        text = catalogue_path.read_text()
-        updates = catalogue_updates(results, tomllib.loads(text), datetime.date.today().isoformat())
-        backup = write_catalogue_atomically(catalogue_path, update_catalogue_text(text, updates))
-        say(f"catalogue updated: {catalogue_path} (previous version: {backup})")
+        _write_catalogue(catalogue_path, results, say)
     say(f"calibration done in {time.perf_counter() - t0:.0f} s")
     return results
+
+
+def _known_models(models) -> list:
+    models = list(models or MODELS)
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        raise CortexzooError(f"No calibration recipe for {', '.join(map(repr, unknown))}.",
+                             f"Recipes exist for: {', '.join(MODELS)} (models_nestml/calibrate.py MODELS).")
+    return models
+
+
+def _final_curve(name: str, fit: dict, final, lif_rates, weight: float) -> dict:
+    """Add the fit's f-I curve on the final currents, its residual, rheobase and PSP."""
+    rates = simulate_fi(fresh_kernel(), name, [fit["params"]], final)[0]
+    fit["rates"] = rates[: len(FINAL_CURRENTS_PA)]
+    fit["rheobase_pA"] = rheobase(final, rates)
+    fit["residual_Hz"] = rms_residual(fit["rates"], lif_rates)
+    fit["psp_mV"] = float(measure_psp(name, [fit["params"]], weight)[0])
+    return fit
+
+
+def _report_fit(say, name: str, cell_type, fit: dict, t0: float) -> None:
+    edge = f"  AT EDGE: {fit['at_edge']}" if fit["at_edge"] else ""
+    free = ", ".join(f"{k}={v:.4g}" for k, v in fit["free"].items())
+    say(f"{name} [{cell_type or 'E/I'}]: {free}, scale {fit['scale']:.4g} -> residual "
+        f"{fit['residual_Hz']:.2f} Hz, rheobase {fit['rheobase_pA']:.1f} pA, PSP {fit['psp_mV']:.4f} mV"
+        f"{edge} ({time.perf_counter() - t0:.0f} s)")
+
+
+def _write_catalogue(catalogue_path: Path, results: dict, say) -> None:
+    """One validated, atomic replacement after every fit is done (previous file kept as .bak)."""
+    text = catalogue_path.read_text()
+    updates = catalogue_updates(results, tomllib.loads(text), datetime.date.today().isoformat())
+    backup = write_catalogue_atomically(catalogue_path, update_catalogue_text(text, updates))
+    say(f"catalogue updated: {catalogue_path} (previous version: {backup})")
 
 
 _METHOD = ("PSP criterion fixes the input mapping (0.15 mV for the 87.8 pA reference PSC); spike-generation "
@@ -654,31 +405,3 @@ def _table(path: Path, reference: dict, results: dict) -> None:
                         f"{fit['rheobase_pA']:.1f},{entry['psc_per_reference_psc']:.5g},{fit['psp_mV']:.4f},"
                         f"{' '.join(fit['at_edge'])}")
     path.write_text("\n".join(rows) + "\n")
-
-
-def _plot(path: Path, reference: dict, results: dict) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
-    for ax, xlim, ylim in ((axes[0], (0, 1000), None), (axes[1], (300, 600), (0, 80))):
-        ax.plot(FINAL_CURRENTS_PA, reference["rates"], "k-", lw=3, label="PD14 LIF (iaf_psc_exp)")
-        for name, entry in results.items():
-            for cell_type, fit in entry["types"].items():
-                label = name.replace("_nestml", "") + (f" {cell_type}" if cell_type else "")
-                ax.plot(FINAL_CURRENTS_PA, fit["rates"], lw=1.2,
-                        label=f"{label} (RMS {fit['residual_Hz']:.1f} Hz, rheobase {fit['rheobase_pA']:.0f} pA)")
-        ax.axvline(TARGET_RHEOBASE_PA, color="0.6", ls=":", lw=1)
-        ax.set_xlim(*xlim)
-        if ylim:
-            ax.set_ylim(*ylim)
-        ax.set_xlabel("DC input (pA, LIF-equivalent: x psc_per_reference_psc)")
-        ax.set_ylabel("steady-state rate (Hz), after 1 s")
-    axes[0].set_title("f-I curves calibrated to the PD14 LIF")
-    axes[1].set_title("near rheobase (375 pA)")
-    axes[0].legend(fontsize=6.5)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
