@@ -50,6 +50,8 @@ VARIANT_FIELDS = {
     "seeds": Field(list, None, "seeds for this variant (default: [validation] variant_seeds)", check=_seeds_ok),
     "params": Field(dict, {}, "parameter overrides for all populations, e.g. {a = 0.02}"),
     "by_population": Field(dict, {}, "per-population overrides, e.g. [variants.X.by_population.L4E]"),
+    "calibration": Field(str, "", "calibration rule: published, psp_rheobase or operating_point "
+                         "(docs/calibration.md); empty: the model's default_rule in the catalogue"),
 }
 # Simulation settings shared by all runs; the seed comes from the seed lists.
 SHARED_SIMULATION_FIELDS = {k: v for k, v in SIMULATION_FIELDS.items() if k != "seed"}
@@ -211,12 +213,13 @@ def load_experiment(path) -> Experiment:
         seeds = variants[label]["seeds"] or tables["validation"]["variant_seeds"]
         variants[label]["seeds"] = seeds
 
-    def run_config(model, seed, params, by_population, where):
+    def run_config(model, seed, params, by_population, where, calibration=""):
         try:
             return parse_run_config({
                 "simulation": {**tables["simulation"], "seed": seed},
                 "network": tables["network"],
-                "neuron": {"model": model, "params": params, "by_population": by_population},
+                "neuron": {"model": model, "params": params, "by_population": by_population,
+                           "calibration": calibration},
             }, where=where)
         except CortexzooError as err:
             if where in err.problem:
@@ -228,7 +231,7 @@ def load_experiment(path) -> Experiment:
             for s in ref["seeds"]]
     for label, v in variants.items():
         runs += [PlannedRun(label, s, False, run_config(v["model"], s, v["params"], v["by_population"],
-                                                        f"{path} [variants.{label}]"))
+                                                        f"{path} [variants.{label}]", v["calibration"]))
                  for s in v["seeds"]]
     # Validate the validation overrides now, not after an hour of simulation.
     from cortexzoo.validation.settings import load_settings

@@ -373,6 +373,6 @@ def compare(experiment: Experiment, exp_dir: Path, say, replace: bool = False) -
 
 
 def _is_nestml(run: PlannedRun) -> bool:
-    from cortexzoo.models.catalogue import get_model
+    from cortexzoo.models.catalogue import model_spec
 
-    return get_model(run.config.neuron["model"]).is_nestml
+    return model_spec(run.config).is_nestml

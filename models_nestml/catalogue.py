@@ -32,10 +32,14 @@ def catalogue_path() -> Path:
 
 ROLES = ("tau_syn_exc", "tau_syn_inh", "membrane_potential", "bias_current")
 CELL_TYPES = ("E", "I")
+#: Calibration rules (docs/calibration.md): which values make a zoo model comparable to the PD14 LIF.
+RULES = ("published", "psp_rheobase", "operating_point")
 _ENTRY_KEYS = {
     "description", "kind", "nest_model", "source", "rheobase", "slowest_time_constant", "roles", "ports", "weights",
-    "pd14", "pd14_by_type", "pd14_by_population", "numerics", "calibration",
+    "pd14", "pd14_by_type", "pd14_by_population", "numerics", "calibration", "default_rule", "rules",
 }
+# What a [rules.<rule>] table may hold: overrides of the entry's fields, a bias and its provenance.
+_RULE_KEYS = {"rheobase", "slowest_time_constant", "weights", "pd14", "pd14_by_type", "bias", "provenance"}
 _KINDS = ("builtin", "nestml")
 
 
@@ -63,8 +67,10 @@ class ModelSpec:
         Role name -> the model's parameter name.
     ports : dict
         ``{"exc": int or str, "inh": int or str}``.
-    psc_per_reference_psc : float
-        Model weight = this x PD14 reference PSC.
+    psc_per_reference_psc : float or dict
+        Model weight = this x PD14 reference PSC; a ``{"E": .., "I": ..}``
+        table when the two cell types have different input resistances
+        (the ``published`` rule), applied by the target's cell type.
     pd14 : dict
         Common PD14 parameters, already in NEST units.
     pd14_by_type : dict
@@ -74,7 +80,14 @@ class ModelSpec:
     extra : dict
         Other tables of the entry (numerics, calibration), as written.
     raw : dict
-        The whole ``[models.<name>]`` table as written (part of a run's identity).
+        The ``[models.<name>]`` table as written, with only the calibration
+        rule in use left under ``rules`` (part of a run's identity).
+    rule : str
+        The calibration rule applied (:data:`RULES`), or ``"published"`` for
+        a model without rules (the PD14 LIF and its twin).
+    bias_pA : dict
+        ``{"E": .., "I": ..}`` constant current the rule adds to the bias
+        role, in the model's own current units (after the weight map).
     """
 
     name: str
@@ -92,6 +105,8 @@ class ModelSpec:
     pd14_by_population: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
     raw: dict = field(default_factory=dict)
+    rule: str = "published"
+    bias_pA: dict = field(default_factory=dict)
 
     @property
     def is_nestml(self) -> bool:
@@ -133,18 +148,75 @@ class ModelSpec:
         """
         return self.roles[role]
 
-    def weight(self, reference_psc_pA):
-        """Map PD14 reference PSC amplitudes (pA) to this model's weights.
+    def weight(self, reference_psc_pA, cell_type: str | None = None):
+        """Map PD14 reference PSC amplitudes (pA) onto a target cell's weights.
 
         Parameters
         ----------
         reference_psc_pA : float or numpy.ndarray
+        cell_type : {"E", "I"}, optional
+            The target's cell type; needed when the map differs by type.
 
         Returns
         -------
         float or numpy.ndarray
         """
-        return reference_psc_pA * self.psc_per_reference_psc
+        return reference_psc_pA * self.scale_for(cell_type)
+
+    def scale_for(self, cell_type: str | None = None) -> float:
+        """The input scale (model pA per LIF pA) of a target cell type.
+
+        Parameters
+        ----------
+        cell_type : {"E", "I"}, optional
+
+        Returns
+        -------
+        float
+        """
+        scale = self.psc_per_reference_psc
+        if not isinstance(scale, dict):
+            return float(scale)
+        if cell_type not in scale:
+            raise CortexzooError(f"Model {self.name!r} (rule {self.rule}) maps inputs per cell type; "
+                                 f"no cell type given.", "Pass the target population's cell type (E or I).")
+        return float(scale[cell_type])
+
+    def weights_by_target(self, reference_psc_pA, cell_types):
+        """Map a target x source matrix (or a per-target vector) of reference PSCs.
+
+        Parameters
+        ----------
+        reference_psc_pA : numpy.ndarray
+            First axis: target populations.
+        cell_types : sequence of str
+            Cell type of each target.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
+        import numpy as np
+
+        scales = np.array([self.scale_for(t) for t in cell_types])
+        ref = np.asarray(reference_psc_pA, dtype=float)
+        return ref * scales.reshape((-1,) + (1,) * (ref.ndim - 1))
+
+    def bias_current(self, dc_pA: float, cell_type: str | None = None) -> float:
+        """The bias-role value for a population: its DC (LIF pA) mapped, plus the rule's bias.
+
+        Parameters
+        ----------
+        dc_pA : float
+            DC background and K-scaling compensation, in reference-LIF pA.
+        cell_type : {"E", "I"}, optional
+
+        Returns
+        -------
+        float
+            In the model's own current units.
+        """
+        return float(self.weight(dc_pA, cell_type)) + float(self.bias_pA.get(cell_type, 0.0))
 
     def receptor(self, which: str, receptor_types: dict | None = None) -> int:
         """NEST receptor type for ``"exc"`` or ``"inh"`` spikes.
@@ -176,7 +248,7 @@ def _convert_table(table: dict, where: str) -> dict:
     return {k: to_nest(v, where=f"{where}.{k}") for k, v in table.items()}
 
 
-def _parse_entry(name: str, raw: dict, path: Path) -> ModelSpec:
+def _parse_entry(name: str, raw: dict, path: Path, rule: str | None = None) -> ModelSpec:
     where = f"{path.name}: [models.{name}]"
 
     def bad(problem, fix):
@@ -211,7 +283,9 @@ def _parse_entry(name: str, raw: dict, path: Path) -> ModelSpec:
     if "slowest_time_constant" not in raw:
         bad("missing key 'slowest_time_constant'.", "State the slowest time constant of the model's dynamics, "
             "e.g. slowest_time_constant = \"144 ms\" (with the variable and its source in a comment).")
+    rule, raw = _apply_rule(name, raw, rule, where)
     rheobase = raw.get("rheobase")
+    bias = {t: to_nest(v, "pA", f"{where}.rules.{rule}.bias.{t}") for t, v in raw.get("bias", {}).items()}
     return ModelSpec(
         name=name,
         description=raw["description"],
@@ -222,9 +296,7 @@ def _parse_entry(name: str, raw: dict, path: Path) -> ModelSpec:
         slowest_time_constant_ms=to_nest(raw["slowest_time_constant"], "ms", f"{where}.slowest_time_constant"),
         roles=dict(raw["roles"]),
         ports=dict(raw["ports"]),
-        psc_per_reference_psc=float(
-            to_nest(raw.get("weights", {}).get("psc_per_reference_psc", 1.0), "", f"{where}.weights")
-        ),
+        psc_per_reference_psc=_input_scale(raw.get("weights", {}).get("psc_per_reference_psc", 1.0), where),
         pd14=_convert_table(raw["pd14"], f"{where}.pd14"),
         pd14_by_type={t: _convert_table(v, f"{where}.pd14_by_type.{t}") for t, v in by_type.items()},
         pd14_by_population={
@@ -232,12 +304,72 @@ def _parse_entry(name: str, raw: dict, path: Path) -> ModelSpec:
             for p, v in raw.get("pd14_by_population", {}).items()
         },
         extra={k: raw[k] for k in ("numerics", "calibration") if k in raw},
-        raw=raw,
+        raw={k: v for k, v in raw.items() if k != "bias"},
+        rule=rule,
+        bias_pA=bias,
     )
 
 
+def _input_scale(value, where: str):
+    if isinstance(value, dict):
+        if set(value) != set(CELL_TYPES):
+            raise CortexzooError(f"{where}.weights: psc_per_reference_psc table has {sorted(value)}.",
+                                 "Give one number, or a table with exactly E and I.")
+        return {t: float(to_nest(v, "", f"{where}.weights.{t}")) for t, v in value.items()}
+    return float(to_nest(value, "", f"{where}.weights"))
+
+
+def _merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return merged
+
+
+def _apply_rule(name: str, raw: dict, rule: str | None, where: str) -> tuple:
+    """The entry as the network sees it under one calibration rule: ``(rule, entry)``.
+
+    The entry's own tables hold the published cell parameters; a rule's table
+    overrides some of them (and may add a bias). Only the applied rule stays
+    in the returned entry, so a run's identity changes with that rule's
+    values and not with another rule's.
+    """
+    rules = raw.get("rules", {})
+    rule = rule or raw.get("default_rule") or "published"
+    if rule not in RULES:
+        raise CortexzooError(f"{where}: unknown calibration rule {rule!r}.",
+                             f"Use one of {', '.join(RULES)} (docs/calibration.md).")
+    if not rules:
+        if rule != "published":
+            raise CortexzooError(
+                f"{where}: the model has no calibration rules, so rule {rule!r} cannot be applied.",
+                "Leave `calibration` empty for this model (its catalogue values are used as they are), or run "
+                f"`cortexzoo calibrate --rule {rule} --models {name}` if a recipe exists.")
+        return rule, raw
+    if rule not in rules:
+        raise CortexzooError(
+            f"{where}: no values for calibration rule {rule!r} (the catalogue has {', '.join(sorted(rules))}).",
+            f"Run `cortexzoo calibrate --rule {rule} --models {name}`, or choose one of those rules.")
+    table = rules[rule]
+    unknown = set(table) - _RULE_KEYS
+    if unknown:
+        raise CortexzooError(f"{where}.rules.{rule}: unknown key(s) {sorted(unknown)}.",
+                             f"Allowed keys: {sorted(_RULE_KEYS)}.")
+    bad_types = set(table.get("pd14_by_type", {})) | set(table.get("bias", {}))
+    if bad_types - set(CELL_TYPES):
+        raise CortexzooError(f"{where}.rules.{rule}: cell types {sorted(bad_types - set(CELL_TYPES))}.",
+                             "Only 'E' and 'I' are cell types.")
+    entry = _merge({k: v for k, v in raw.items() if k != "rules"}, {k: v for k, v in table.items()
+                                                                     if k != "provenance"})
+    entry["rules"] = {rule: table}
+    return rule, entry
+
+
 def load_catalogue(path: Path | None = None) -> dict:
-    """Read and validate the model catalogue.
+    """Read and validate the model catalogue (each model under its default rule).
+
+    Every rule of every model is validated too, so a broken rule table is
+    found when the catalogue is read, not when a run first asks for it.
 
     Parameters
     ----------
@@ -251,16 +383,39 @@ def load_catalogue(path: Path | None = None) -> dict:
     """
     path = Path(path or catalogue_path())
     raw = read_toml(path, "Model catalogue")
-    return {name: _parse_entry(name, entry, path) for name, entry in raw.get("models", {}).items()}
+    models = raw.get("models", {})
+    for name, entry in models.items():
+        for rule in entry.get("rules", {}) if isinstance(entry, dict) else ():
+            _parse_entry(name, entry, path, rule)
+    return {name: _parse_entry(name, entry, path) for name, entry in models.items()}
 
 
-def get_model(name: str, path: Path | None = None) -> ModelSpec:
-    """Look a model up by catalogue name.
+def model_rules(name: str, path: Path | None = None) -> list:
+    """The calibration rules the catalogue has values for (``["published"]`` for a model without rules).
+
+    Parameters
+    ----------
+    name : str
+    path : pathlib.Path, optional
+
+    Returns
+    -------
+    list of str
+    """
+    get_model(name, path=path)
+    raw = read_toml(Path(path or catalogue_path()), "Model catalogue")["models"][name]
+    return [r for r in RULES if r in raw.get("rules", {})] or ["published"]
+
+
+def get_model(name: str, rule: str | None = None, path: Path | None = None) -> ModelSpec:
+    """Look a model up by catalogue name, under a calibration rule.
 
     Parameters
     ----------
     name : str
         Catalogue name, e.g. ``"iaf_psc_exp_nestml"``.
+    rule : str, optional
+        Calibration rule (:data:`RULES`); default: the entry's ``default_rule``.
     path : pathlib.Path, optional
         Catalogue file; defaults to :func:`catalogue_path`.
 
@@ -280,4 +435,21 @@ def get_model(name: str, path: Path | None = None) -> ModelSpec:
             "Use one of those names, or add the model: a .nestml file in models_nestml/ plus a "
             "[models.<name>] table in models_nestml/catalogue.toml.",
         )
-    return catalogue[name]
+    if not rule:
+        return catalogue[name]
+    path = Path(path or catalogue_path())
+    return _parse_entry(name, read_toml(path, "Model catalogue")["models"][name], path, rule)
+
+
+def model_spec(config) -> ModelSpec:
+    """The model of a run config, under the calibration rule its ``[neuron]`` table names.
+
+    Parameters
+    ----------
+    config : cortexzoo.network.params.RunConfig
+
+    Returns
+    -------
+    ModelSpec
+    """
+    return get_model(config.neuron["model"], config.neuron.get("calibration") or None)

@@ -43,7 +43,7 @@ import time
 
 import numpy as np
 
-from cortexzoo.network.params import RunConfig
+from cortexzoo.network.params import RunConfig, load_pd14
 
 SEED = 20150813  # one seed for every compensation (van Albada et al. 2015 publication date)
 # Feedback step. The discrete loop is stable while step (1 - gain) / window < 2 (gain about -4 to
@@ -252,11 +252,13 @@ def _dc_for(config: RunConfig, rates_Hz) -> np.ndarray:
 def _dc_setter(nodes, config: RunConfig, spec):
     """Set each population's bias to the model's weight of a DC (pA), unless the config overrides the bias."""
     role = spec.role("bias_current")
+    pd14 = load_pd14()
+    cell_type = dict(zip(pd14["populations"], pd14["cell_types"]))
 
     def set_dc(dc_pA):
         for i, pop in enumerate(nodes.names):
             overrides = {**config.neuron["params"], **config.neuron["by_population"].get(pop, {})}
             if role not in overrides:
-                nodes.populations[i].set({role: float(spec.weight(dc_pA[i]))})
+                nodes.populations[i].set({role: spec.bias_current(dc_pA[i], cell_type[pop])})
 
     return set_dc

@@ -35,7 +35,7 @@ import json
 from pathlib import Path
 
 from cortexzoo import __version__
-from cortexzoo.models.catalogue import get_model
+from cortexzoo.models.catalogue import model_spec
 from cortexzoo.network.params import RunConfig, load_pd14
 
 
@@ -113,12 +113,12 @@ def run_identity(config: RunConfig) -> dict:
 
     from cortexzoo.network.compensation import needs_compensation
 
-    spec = get_model(config.neuron["model"])
+    spec = model_spec(config)
     pd14 = load_pd14()
     identity = {
         "config": config.as_dict(),
         "neuron_parameters": resolved_neuron_parameters(config, spec),
-        "catalogue_entry": _digest({k: v for k, v in spec.raw.items() if k not in _PROVENANCE_KEYS}),
+        "catalogue_entry": _digest(_without_provenance(spec.raw)),
         "pd14": _digest(pd14),
         "resolution_ms": pd14["simulation"]["resolution_ms"],
         "versions": tool_versions(),
@@ -127,6 +127,14 @@ def run_identity(config: RunConfig) -> dict:
     }
     identity["k_compensation"] = _compensation_digest(identity) if needs_compensation(config) else None
     return identity
+
+
+def _without_provenance(entry: dict) -> dict:
+    # Provenance (description, how and when a rule was fitted) does not change spikes; the values do.
+    entry = {k: v for k, v in entry.items() if k not in _PROVENANCE_KEYS}
+    if "rules" in entry:
+        entry["rules"] = {r: {k: v for k, v in t.items() if k != "provenance"} for r, t in entry["rules"].items()}
+    return entry
 
 
 def _compensation_digest(identity: dict) -> str:

@@ -81,6 +81,8 @@ NEURON_FIELDS = {
     "model": Field(str, REQUIRED, "catalogue name of the neuron model (see `cortexzoo models`)"),
     "params": Field(dict, {}, "parameter overrides for all populations, e.g. {V_th = '-52 mV'}"),
     "by_population": Field(dict, {}, "per-population overrides, e.g. [neuron.by_population.L4E]"),
+    "calibration": Field(str, "", "calibration rule whose catalogue values are used: published, psp_rheobase or "
+                         "operating_point (docs/calibration.md); empty: the model's default_rule"),
 }
 RUN_TABLES = {"simulation": SIMULATION_FIELDS, "network": NETWORK_FIELDS, "neuron": NEURON_FIELDS}
 
@@ -137,6 +139,12 @@ def parse_run_config(raw: dict, where: str = "run config") -> RunConfig:
                                  f"{key} must be in (0, 1].")
     neuron = tables["neuron"]
     get_model(neuron["model"])  # unknown model -> error listing the catalogue
+    if neuron["calibration"]:
+        try:  # unknown rule, or no values for it yet -> what to run
+            get_model(neuron["model"], neuron["calibration"])
+        except CortexzooError as err:
+            raise CortexzooError(f"{where} [neuron] calibration = {neuron['calibration']!r}: {err.problem}",
+                                 err.fix) from None
     bad_pops = [p for p in neuron["by_population"] if p not in POPULATIONS]
     if bad_pops:
         raise CortexzooError(

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cortexzoo.errors import CortexzooError
-from cortexzoo.models.catalogue import ModelSpec, get_model
+from cortexzoo.models.catalogue import ModelSpec, model_spec
 from cortexzoo.models.units import to_nest
 from cortexzoo.network.params import DerivedNetwork, RunConfig, derive, load_pd14
 
@@ -86,7 +86,8 @@ def check_rheobase(config: RunConfig, spec: ModelSpec, net: DerivedNetwork) -> l
     """
     if config.network["background"] != "dc" or spec.rheobase_pA is None:
         return []
-    drive = spec.weight(net.mean_ext_drive_pA)
+    # The rheobase is in reference-LIF pA (the E cells' input map), like the drive.
+    drive = net.mean_ext_drive_pA + np.array([spec.bias_pA.get(t, 0.0) / spec.scale_for(t) for t in net.cell_types])
     return [(pop, float(d), spec.rheobase_pA) for pop, d in zip(net.populations, drive) if d < spec.rheobase_pA]
 
 
@@ -114,7 +115,7 @@ def check_neuron_parameters(config: RunConfig, where: str = "[neuron]", nest=Non
         overrides |= set(table)
     if not overrides:
         return
-    spec = get_model(config.neuron["model"])
+    spec = model_spec(config)
     if nest is None:
         from cortexzoo.models.kernel import ready_kernel
 
@@ -155,7 +156,7 @@ def resolved_neuron_parameters(config: RunConfig, spec: ModelSpec | None = None,
     dict
         Population -> {parameter: value in NEST units}.
     """
-    spec = spec or get_model(config.neuron["model"])
+    spec = spec or model_spec(config)
     net = net or derive(config.network)
     tau_syn = net.pd14["reference_neuron"]["tau_syn_ms"]
     out = {}
@@ -163,7 +164,7 @@ def resolved_neuron_parameters(config: RunConfig, spec: ModelSpec | None = None,
         params = spec.params_for(pop, net.cell_types[i])
         params[spec.role("tau_syn_exc")] = tau_syn
         params[spec.role("tau_syn_inh")] = tau_syn
-        params[spec.role("bias_current")] = float(spec.weight(net.dc_pA[i]))
+        params[spec.role("bias_current")] = spec.bias_current(net.dc_pA[i], net.cell_types[i])
         overrides = {**config.neuron["params"], **config.neuron["by_population"].get(pop, {})}
         for key, value in overrides.items():
             params[key] = to_nest(value, where=f"[neuron] {key}")
@@ -221,7 +222,7 @@ def simulate_pd14(config: RunConfig, progress=None) -> SimulationResult:
 
     say = progress or (lambda msg: None)
     import_nest()  # loading NEST's libraries is not network construction
-    spec = get_model(config.neuron["model"])
+    spec = model_spec(config)
     low = _refuse_silent_network(config, spec, derive(config.network))
     compensation = compensation_rates(config, compensation_key(config), say) if needs_compensation(config) else None
     net = derive(config.network, rates_Hz=compensation and compensation["rates_Hz"])
@@ -261,7 +262,7 @@ def presim_ms(config: RunConfig, spec: ModelSpec | None = None) -> float:
     float
         Milliseconds, a whole number of simulation steps.
     """
-    spec = spec or get_model(config.neuron["model"])
+    spec = spec or model_spec(config)
     wanted = max(config.simulation["t_presim_ms"], config.simulation["warmup_factor"] * spec.slowest_time_constant_ms)
     step = load_pd14()["simulation"]["resolution_ms"]
     return round(math.ceil(wanted / step - 1e-9) * step, 10)
@@ -283,7 +284,7 @@ def build_network(config: RunConfig, seed: int | None = None, say=None):
         ``(nest, nodes, spec, net)``.
     """
     say = say or (lambda msg: None)
-    spec = get_model(config.neuron["model"])
+    spec = model_spec(config)
     net = derive(config.network)
     nest, nodes = _create(config, spec, net, say, seed)
     _connect(nest, nodes, config, spec, net, say)
@@ -376,7 +377,8 @@ def _connect(nest, nodes: _Nodes, config: RunConfig, spec: ModelSpec, net: Deriv
         for j, source in enumerate(nodes.populations):
             if net.num_synapses[i, j] <= 0:
                 continue
-            w, d = float(spec.weight(net.weight_mean_pA[i, j])), float(net.delay_mean_ms[i, j])
+            w = float(spec.weight(net.weight_mean_pA[i, j], net.cell_types[i]))
+            d = float(net.delay_mean_ms[i, j])
             lo, hi = (-math.inf, 0.0) if w < 0 else (0.0, math.inf)
             nest.Connect(source, target, {"rule": "fixed_total_number", "N": int(net.num_synapses[i, j])},
                          {"synapse_model": syn_models[i], "weight": _normal(nest, w, abs(w) * w_rel, lo, hi),
@@ -387,7 +389,8 @@ def _connect(nest, nodes: _Nodes, config: RunConfig, spec: ModelSpec, net: Deriv
     if nodes.background is not None:
         for i, target in enumerate(nodes.populations):
             nest.Connect(nodes.background[i], target, "all_to_all",
-                         {"synapse_model": syn_models[i], "weight": float(spec.weight(net.weight_ext_pA)),
+                         {"synapse_model": syn_models[i],
+                          "weight": float(spec.weight(net.weight_ext_pA, net.cell_types[i])),
                           "delay": net.pd14["synapses"]["delay_poisson_ms"], **receptors["E"]})
     if nodes.thalamus is not None:
         _connect_thalamus(nest, nodes, spec, net, syn_models, receptors["E"], delay_min)
@@ -400,9 +403,9 @@ def _connect(nest, nodes: _Nodes, config: RunConfig, spec: ModelSpec, net: Deriv
 def _connect_thalamus(nest, nodes: _Nodes, spec, net, syn_models, receptor, delay_min) -> None:
     th = net.thalamus
     nest.Connect(nodes.thalamic_generator, nodes.thalamus)
-    w, d = float(spec.weight(th["weight_pA"])), th["delay_mean_ms"]
-    w_rel = net.pd14["synapses"]["weight_rel_std"]
+    d, w_rel = th["delay_mean_ms"], net.pd14["synapses"]["weight_rel_std"]
     for i, target in enumerate(nodes.populations):
+        w = float(spec.weight(th["weight_pA"], net.cell_types[i]))
         if th["num_synapses"][i] > 0:
             nest.Connect(nodes.thalamus, target, {"rule": "fixed_total_number", "N": int(th["num_synapses"][i])},
                          {"synapse_model": syn_models[i], "weight": _normal(nest, w, w * w_rel, 0.0, math.inf),
@@ -446,11 +449,14 @@ def _counts(nest, net: DerivedNetwork) -> dict:
 
 def _derived(spec: ModelSpec, net: DerivedNetwork, low: list) -> dict:
     return {
-        "weight_mean_pA": spec.weight(net.weight_mean_pA).round(6).tolist(),
-        "weight_ext_pA": float(spec.weight(net.weight_ext_pA)),
+        "calibration_rule": spec.rule,
+        "weight_mean_pA": spec.weights_by_target(net.weight_mean_pA, net.cell_types).round(6).tolist(),
+        "weight_ext_pA": spec.weights_by_target(np.full(len(net.populations), net.weight_ext_pA),
+                                                net.cell_types).round(6).tolist(),
         "ext_indegree": net.ext_indegree.tolist(),
-        "dc_pA": spec.weight(net.dc_pA).round(6).tolist(),
-        "mean_ext_drive_pA": spec.weight(net.mean_ext_drive_pA).round(6).tolist(),
+        "dc_pA": spec.weights_by_target(net.dc_pA, net.cell_types).round(6).tolist(),
+        "bias_pA": [spec.bias_pA.get(t, 0.0) for t in net.cell_types],
+        "mean_ext_drive_pA": spec.weights_by_target(net.mean_ext_drive_pA, net.cell_types).round(6).tolist(),
         "num_synapses": net.num_synapses.tolist(),
         "rheobase_pA": spec.rheobase_pA,
         "subthreshold_populations": [p for p, _, _ in low],

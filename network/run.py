@@ -10,27 +10,27 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cortexzoo.errors import CortexzooError
-from cortexzoo.models.catalogue import get_model
+from cortexzoo.models.catalogue import model_spec
 from cortexzoo.network.identity import dist_version, identity_hash, run_identity, tool_versions
 from cortexzoo.network.output import RunWriter, check_output_dir
 from cortexzoo.network.params import RunConfig
 
 
-def model_provenance(model_name: str) -> dict:
-    """Identify the neuron model's code: NEST model name and, for NESTML, the source hash.
+def model_provenance(config: RunConfig) -> dict:
+    """Identify the run's neuron model: NEST model name, calibration rule and, for NESTML, the source hash.
 
     Parameters
     ----------
-    model_name : str
-        Catalogue name.
+    config : RunConfig
 
     Returns
     -------
     dict
     """
-    spec = get_model(model_name)
+    spec = model_spec(config)
     info = {"catalogue_name": spec.name, "nest_model": spec.nest_model, "kind": spec.kind,
-            "psc_per_reference_psc": spec.psc_per_reference_psc}
+            "calibration_rule": spec.rule, "psc_per_reference_psc": spec.psc_per_reference_psc,
+            "bias_pA": spec.bias_pA}
     if spec.source is not None:
         info["source"] = spec.source.name
         info["source_sha256"] = hashlib.sha256(spec.source.read_bytes()).hexdigest()
@@ -127,7 +127,7 @@ def _metadata(config: RunConfig, identity: dict, result, started: str, total_s: 
         "neuron_parameters": result.neuron_parameters,
         "seed": config.simulation["seed"],
         "threads": config.simulation["threads"],
-        "model": model_provenance(config.neuron["model"]),
+        "model": model_provenance(config),
         "versions": versions(),
         "populations": result.counts["neurons"],
         "analysis_window_ms": [t_presim, t_presim + config.simulation["t_sim_ms"]],
