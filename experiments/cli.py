@@ -176,14 +176,32 @@ def _cmd_calibrate(args, say) -> int:
     from cortexzoo.models.calibrate import run_calibration
 
     args.out = args.out or SOURCE_DIR / "calibration"
-    results = run_calibration(Path(args.out), models=args.models or None, write=not args.dry_run, progress=say)
-    print(f"{'model':28s} {'type':4s} {'residual_Hz':>11s} {'psc_factor':>10s} {'psp_mV':>7s}")
+    working_points = None
+    if args.rule == "operating_point":
+        from cortexzoo.network.theory import working_point_inputs_by_type
+
+        working_points = working_point_inputs_by_type()
+    results = run_calibration(Path(args.out), models=args.models or None, write=not args.dry_run, progress=say,
+                              rule=args.rule, working_points=working_points)
+    print(f"{'model':28s} {'type':4s} {'scale':>9s} {'rheobase_pA':>11s}  result")
     for name, entry in results.items():
         for cell_type, fit in entry["types"].items():
-            print(f"{name:28s} {cell_type or 'E/I':4s} {fit['residual_Hz']:11.2f} "
-                  f"{entry['psc_per_reference_psc']:10.4g} {entry['psp_mV']:7.4f}")
-    print(f"plot and table: {Path(args.out) / 'fI_curves.png'}, {Path(args.out) / 'calibration.csv'}")
+            print(f"{name:28s} {cell_type:4s} {fit['scale']:9.4g} {_fit_rheobase(fit):11.1f}  {_fit_summary(fit)}")
+    print(f"tables and figures: {Path(args.out)}")
     return 0
+
+
+def _fit_rheobase(fit: dict) -> float:
+    return fit["report"]["rheobase_pA"] if "report" in fit else fit["rheobase_pA"]
+
+
+def _fit_summary(fit: dict) -> str:
+    if "check" in fit:
+        ok = int(fit["check"].within_tolerance.sum())
+        return f"bias {fit['bias_pA']:+.1f} pA, {ok}/{len(fit['check'])} working points within tolerance"
+    if "residual_Hz" in fit:
+        return f"f-I residual {fit['residual_Hz']:.2f} Hz"
+    return f"PSP integral {fit['report']['psp_integral_mV_ms']:.3f} mV ms"
 
 
 def _global_flags(parser, default) -> None:
@@ -250,7 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("models", help="list the models in the catalogue")
     p.set_defaults(func=_cmd_models)
 
-    p = add("calibrate", help="fit the model zoo's f-I curves to the PD14 LIF; update the catalogue")
+    p = add("calibrate", help="calibrate the model zoo to the PD14 LIF by one rule; update the catalogue")
+    p.add_argument("--rule", default="psp_rheobase", choices=("published", "psp_rheobase", "operating_point"),
+                   help="published: published cells, input scale from the PSP integral; psp_rheobase: f-I fit with "
+                        "the rheobase pinned (default); operating_point: rate under PD14 shot noise matched at the "
+                        "working points (docs/calibration.md)")
     p.add_argument("--out", default=None,
                    help="folder for the f-I plot and table (default: models_nestml/calibration, used by reports)")
     p.add_argument("--models", nargs="*", help="catalogue models to calibrate (default: all)")

@@ -1,20 +1,23 @@
-"""Calibrate the model zoo to the PD14 reference LIF (``cortexzoo calibrate``).
+"""Calibrate the model zoo to the PD14 reference LIF (``cortexzoo calibrate --rule <rule>``).
 
-A calibrated model is a fair single-neuron replacement of the PD14 LIF: the
-PSP criterion fixes how input currents map onto it, and only parameters of
-spike generation are fitted to the LIF's steady-state f-I curve (RMS rate
-error plus a strong rheobase term). The method, the per-model choices and
-their reasons are in ``docs/calibration.md``.
+Three rules make a zoo model comparable to the PD14 LIF (``docs/calibration.md``):
+``published`` (published cells, input scale from the PSP integral),
+``psp_rheobase`` (PSP peak criterion, spike generation fitted to the LIF's DC
+f-I with the rheobase pinned) and ``operating_point`` (a bias, and a gain
+where listed, fitted to the LIF's rate response under PD14 working-point
+shot noise). Each writes ``[models.<name>.rules.<rule>]`` into the catalogue.
 
-This module holds the recipes (:data:`MODELS`) and the orchestration:
-:func:`fit_model` (grid search per model and cell type), :func:`run_calibration`
-(all models, table, figure, catalogue) and :func:`catalogue_updates`. The
-pieces live in their own modules:
+This module holds the ``psp_rheobase`` search (:data:`MODELS`,
+:func:`fit_model`), the orchestration (:func:`run_calibration`) and the
+catalogue update (:func:`rule_updates`). The pieces live in their own modules:
 
+* :mod:`cortexzoo.models.rules` -- published cells, recipes, PD14-membrane map (data);
+* :mod:`cortexzoo.models.rule_fits` -- the ``published`` and ``operating_point`` rules;
 * :mod:`cortexzoo.models.measure` -- NEST measurements (f-I curves, PSP,
   input scale, passive properties);
+* :mod:`cortexzoo.models.operating_point` -- rate response under shot noise, bias fit;
 * :mod:`cortexzoo.models.fitting` -- loss, rheobase and search grids (no NEST);
-* :mod:`cortexzoo.models.calibration_figures` -- the f-I figure;
+* :mod:`cortexzoo.models.calibration_figures`, :mod:`~cortexzoo.models.calibration_tables` -- outputs;
 * :mod:`cortexzoo.models.catalogue_edit` -- the catalogue write.
 """
 
@@ -30,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from cortexzoo.errors import CortexzooError
-from cortexzoo.models.calibration_figures import plot_fi_curves
+from cortexzoo.models import calibration_tables, rules
+from cortexzoo.models.calibration_figures import plot_fi_curves, plot_rate_response
 from cortexzoo.models.catalogue import catalogue_path as default_catalogue_path
 from cortexzoo.models.catalogue_edit import format_quantity, update_catalogue_text, write_catalogue_atomically
 from cortexzoo.models.fitting import (
@@ -44,12 +48,19 @@ from cortexzoo.models.fitting import (
     rheobase,
     rms_residual,
 )
-from cortexzoo.models.measure import LifTarget, fresh_kernel, measure_psp, simulate_fi, solve_input_scale
+from cortexzoo.models.measure import (
+    LifTarget,
+    fresh_kernel,
+    measure_psp,
+    measure_psp_trace,
+    simulate_fi,
+    solve_input_scale,
+)
 from cortexzoo.synapse import psc_over_psp
 
 # Names other code imports from here; loss, rheobase and the loss constants live in fitting.
 __all__ = ["FINAL_CURRENTS_PA", "FINAL_LADDER_PA", "LAMBDA_HZ_PER_PA", "LIF", "MODELS", "STAGES",
-           "TARGET_PSP_MV", "TARGET_RHEOBASE_PA", "TAU_SYN_MS", "ModelCalibration", "catalogue_updates",
+           "TARGET_PSP_MV", "TARGET_RHEOBASE_PA", "TAU_SYN_MS", "ModelCalibration", "RULES", "rule_updates",
            "fit_model", "loss", "reference_psc_pA", "rheobase", "run_calibration"]
 
 TAU_SYN_MS = 0.5
@@ -104,86 +115,29 @@ class ModelCalibration:
     units: dict = field(default_factory=dict)
 
 
-# Izhikevich (2003), Fig. 2 of the paper: regular spiking (E) and fast spiking (I).
-# C_m is the input scale (pA -> mV/ms), I_b a constant drive in the model's own units.
-_IZH_RS = {"a": 0.02, "b": 0.2, "c": -65.0, "d": 8.0, "V_th": 30.0, "C_m": 1.0, "I_b": 0.0,
-           "V_m": -70.0, "U_m": -14.0}
-_IZH_FS = {"a": 0.1, "b": 0.2, "c": -65.0, "d": 2.0, "V_th": 30.0, "C_m": 1.0, "I_b": 0.0,
-           "V_m": -70.0, "U_m": -14.0}
-# Izhikevich (2007), ch. 8: RS pyramidal cell; FS-like = the book's FS interneuron without
-# its cubic U(v) nonlinearity (b = d = 0). C_m, b, d are multiplied by the input scale s;
-# k is fitted (rheobase).
-_IZH07_RS = {"C_m": 100.0, "k": 0.7, "v_r": -60.0, "v_t": -40.0, "V_peak": 35.0, "a": 0.03, "b": -2.0,
-             "c": -50.0, "d": 100.0, "V_m": -60.0, "U_m": 0.0}
-_IZH07_FS = {"C_m": 20.0, "k": 1.0, "v_r": -55.0, "v_t": -40.0, "V_peak": 25.0, "a": 0.2, "b": 0.0,
-             "c": -45.0, "d": 0.0, "V_m": -55.0, "U_m": 0.0}
-# AdEx: the LIF's membrane and refractoriness, Brette & Gerstner (2005) adaptation.
-_ADEX = {"C_m": 250.0, "g_L": 25.0, "E_L": -65.0, "V_reset": -65.0, "t_ref": 2.0, "Delta_T": 2.0,
-         "V_th": -50.0, "V_peak": 0.0, "a": 4.0, "b": 80.5, "tau_w": 144.0, "V_m": -65.0}
-# MAT2: the LIF's membrane, Kobayashi et al. (2009) / NEST default threshold kinetics.
-_MAT2 = {"C_m": 250.0, "tau_m": 10.0, "E_L": -65.0, "t_ref": 2.0, "tau_1": 10.0, "tau_2": 200.0,
-         "alpha_1": 37.0, "alpha_2": 2.0, "omega": -50.0, "V_m": -65.0}
-# GLIF level 5: the LIF's membrane, reset to E_L as the LIF; threshold and ASC kinetics of
-# NEST's glif_psc defaults (Teeter et al. 2018). The slow ASC amplitude is scaled with the
-# conductance (PD14 25 nS / NEST default 9.43 nS) so that ASC/g, its voltage effect, is kept.
-_G_RATIO = 25.0 / 9.43
-_GLIF = {"C_m": 250.0, "g": 25.0, "E_L": -65.0, "V_reset": -65.0, "V_th": -50.0, "t_ref": 2.0,
-         "th_spike_add": 0.37, "th_spike_decay": 0.009, "voltage_reset_fraction": 0.0, "voltage_reset_add": 0.0,
-         "th_voltage_index": 0.005, "th_voltage_decay": 0.09, "asc_decay_1": 0.003, "asc_decay_2": 0.1,
-         "asc_amps_1": -9.18 * _G_RATIO, "asc_amps_2": -198.94 * _G_RATIO, "asc_r_1": 1.0, "asc_r_2": 1.0,
-         "spike_dependent_threshold": True, "after_spike_currents": True, "adapting_threshold": True,
-         "V_m": -65.0}
-# Galves-Loecherbach: the LIF's membrane; linear Phi (r = 1) with the escape gain gamma of the
-# accepted earlier calibration (a per-step probability at 0.1 ms; hazard 1.16 /(ms mV)).
-_GL = {"C_m": 250.0, "tau_m": 10.0, "E_L": -65.0, "V_reset": -65.0, "t_ref": 2.0, "phi_type": 1, "r": 1.0,
-       "gamma": 0.115949, "V_rheo": -50.0, "V_m": -65.0}
+def psp_rheobase_recipes() -> dict:
+    """The ``psp_rheobase`` recipe of every model, from ``recipes.toml`` and ``cell_types.toml``.
 
-_U_LIF = {"C_m": "pF", "g_L": "nS", "g": "nS", "tau_m": "ms", "E_L": "mV", "V_reset": "mV", "t_ref": "ms",
-          "V_th": "mV"}
-_U_IZH = {"c": "mV", "d": "mV", "V_th": "mV", "C_m": "pF", "I_b": "mV/ms"}
-_U_IZH07 = {"C_m": "pF", "k": "nS/mV", "v_r": "mV", "v_t": "mV", "V_peak": "mV", "a": "1/ms", "b": "nS",
-            "c": "mV", "d": "pA"}
-_U_ADEX = dict(_U_LIF, Delta_T="mV", V_peak="mV", a="nS", b="pA", tau_w="ms")
-_U_MAT2 = dict(_U_LIF, tau_1="ms", tau_2="ms", alpha_1="mV", alpha_2="mV", omega="mV")
-_U_GLIF = dict(_U_LIF, th_spike_add="mV", th_spike_decay="1/ms", voltage_reset_add="mV", th_voltage_index="1/ms",
-               th_voltage_decay="1/ms", asc_decay_1="1/ms", asc_decay_2="1/ms", asc_amps_1="pA", asc_amps_2="pA")
-_U_GL = dict(_U_LIF, gamma="1/mV", V_rheo="mV")
+    Returns
+    -------
+    dict
+        Model -> :class:`ModelCalibration` with one base set per cell type:
+        the published cell on the PD14 membrane (:func:`rules.map_to_pd14_membrane`).
+    """
+    out = {}
+    for name, recipe in rules.load_recipes().items():
+        spec = recipe.psp_rheobase
+        free = {k: (float(v[0]), float(v[1]), int(v[2]), recipe.units.get(k, ""), v[3] == "log")
+                for k, v in spec.get("free", {}).items()}
+        base = {t: rules.map_to_pd14_membrane(recipe.cells[t], recipe.membrane) for t in rules.CELL_TYPES}
+        out[name] = ModelCalibration(base=base, free=free,
+                                     scale_keys=tuple(spec.get("input_scale", recipe.input_scale)),
+                                     scale_init=dict(spec.get("scale_init", {})), units=recipe.units)
+    return out
 
-#: The calibration recipe of every model.
-MODELS = {
-    "izhikevich_nestml": ModelCalibration(
-        base={"E": _IZH_RS, "I": _IZH_FS},
-        free={"I_b": (-2.0, 4.0, 13, "mV/ms", False)},
-        scale_keys=("C_m",), scale_init={"E": 200.0, "I": 200.0},
-        units=_U_IZH,
-    ),
-    "izhikevich2007_nestml": ModelCalibration(
-        base={"E": _IZH07_RS, "I": _IZH07_FS},
-        free={"k": (0.3, 30.0, 11, "nS/mV", True)},
-        scale_keys=("C_m", "b", "d"), scale_init={"E": 2.5, "I": 7.0},
-        units=_U_IZH07,
-    ),
-    "aeif_psc_exp_nestml": ModelCalibration(
-        base={None: _ADEX},
-        free={"V_th": (-60.0, -40.0, 9, "mV", False), "Delta_T": (0.25, 6.0, 6, "mV", True)},
-        units=_U_ADEX,
-    ),
-    "mat2_psc_exp_nestml": ModelCalibration(
-        base={None: _MAT2},
-        free={"omega": (-56.0, -44.0, 13, "mV", False)},
-        units=_U_MAT2,
-    ),
-    "glif_psc_nestml": ModelCalibration(
-        base={None: _GLIF},
-        free={"V_th": (-58.0, -44.0, 15, "mV", False)},
-        units=_U_GLIF,
-    ),
-    "galves_loecherbach_nestml": ModelCalibration(
-        base={None: _GL},
-        free={"V_rheo": (-56.0, -44.0, 13, "mV", False)},
-        units=_U_GL,
-    ),
-}
+
+#: The ``psp_rheobase`` recipe of every model (see :func:`psp_rheobase_recipes`).
+MODELS = psp_rheobase_recipes()
 
 
 def _candidates(name: str, cal: ModelCalibration, cell_type, combos: list, names: list, target_psp, weight):
@@ -240,37 +194,70 @@ def fit_model(name: str, cell_type, lif: LifTarget, target_psp: float, weight_pA
     return best
 
 
+RULES = ("published", "psp_rheobase", "operating_point")
+_METHODS = {
+    "published": "published cells (models_nestml/cell_types.toml) untouched; input scale per cell type from the "
+                 "PSP integral of the reference PSC at rest (docs/calibration.md)",
+    "psp_rheobase": "cells on the PD14 membrane; input map from the PSP peak (0.15 mV for the 87.8 pA reference "
+                    "PSC); spike-generation parameters fitted to the steady-state f-I of iaf_psc_exp (DC 0-1 nA, "
+                    "rate after 1 s), loss = RMS + 2 Hz/pA x |rheobase - 375 pA| (docs/calibration.md)",
+    "operating_point": "cells on the PD14 membrane (Izhikevich: input scale from the PSP integral); bias per cell "
+                       "type (and the recipe's gain) fitted so that the rate under PD14 working-point shot noise "
+                       "matches iaf_psc_exp over +-2 mV around the 4 working points of the type (docs/calibration.md)",
+}
+
+
 def run_calibration(out_dir: Path, models=None, write: bool = True, catalogue_path: Path | None = None,
-                    progress=None) -> dict:
-    """Calibrate the models, update the catalogue and plot the f-I curves.
+                    progress=None, rule: str = "psp_rheobase", working_points: dict | None = None) -> dict:
+    """Calibrate the models by one rule, write the catalogue's rule tables, tables and figures.
 
     Parameters
     ----------
     out_dir : pathlib.Path
-        Folder for ``fI_curves.png`` and ``calibration.csv``.
+        Folder for the tables and figures (``calibration.csv`` and
+        ``fI_curves.png`` for ``psp_rheobase``, ``published.csv``,
+        ``operating_points.csv`` and ``nu_<model>.png``); rows of models not
+        calibrated now are kept.
     models : list of str, optional
         Subset of :data:`MODELS`; default all.
     write : bool
-        Write the results into the catalogue.
+        Write the results into the catalogue (``[models.<name>.rules.<rule>]``).
     catalogue_path : pathlib.Path, optional
-        Defaults to ``models_nestml/catalogue.toml``.
+        Defaults to the catalogue in use.
     progress : callable, optional
         Receives status lines.
+    rule : {"published", "psp_rheobase", "operating_point"}
+    working_points : dict, optional
+        ``{"E": [...], "I": [...]}`` of :class:`~cortexzoo.models.operating_point.WorkingPointInput`;
+        required for ``operating_point`` (``cortexzoo calibrate`` passes
+        :func:`cortexzoo.network.theory.working_point_inputs` by cell type).
 
     Returns
     -------
     dict
-        Model -> ``{"types": {cell_type: fit result}, "psc_per_reference_psc", "psp_mV"}``;
-        a fit result has ``free``, ``params``, ``scale``, ``rates`` (at
-        :data:`FINAL_CURRENTS_PA`), ``residual_Hz``, ``rheobase_pA``,
-        ``psp_mV`` and ``at_edge``.
+        Model -> ``{"types": {cell_type: result}, "psc_per_reference_psc", ...}``.
     """
+    if rule not in RULES:
+        raise CortexzooError(f"Unknown calibration rule {rule!r}.", f"Use one of {', '.join(RULES)}.")
+    if rule == "operating_point" and not working_points:
+        raise CortexzooError("The operating_point rule needs the working points.",
+                             "Run it through `cortexzoo calibrate --rule operating_point`.")
     say = progress or (lambda msg: None)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    catalogue_path = Path(catalogue_path or default_catalogue_path())
     models = _known_models(models)
     t0 = time.perf_counter()
+    if rule == "psp_rheobase":
+        results = _fit_psp_rheobase(out_dir, models, say, t0)
+    else:
+        results = _fit_rule(out_dir, rule, models, working_points, say)
+    if write:
+        _write_catalogue(Path(catalogue_path or default_catalogue_path()), rule, results, say)
+    say(f"calibration ({rule}) done in {time.perf_counter() - t0:.0f} s")
+    return results
+
+
+def _fit_psp_rheobase(out_dir: Path, models: list, say, t0: float) -> dict:
     weight = reference_psc_pA()
     lif = LifTarget(LIF)
     target_psp = float(measure_psp("iaf_psc_exp", [LIF], weight)[0])
@@ -287,16 +274,36 @@ def run_calibration(out_dir: Path, models=None, write: bool = True, catalogue_pa
             fit = fit_model(name, cell_type, lif, target_psp, weight)
             entry["types"][cell_type] = _final_curve(name, fit, final, reference["rates"], weight)
             _report_fit(say, name, cell_type, fit, t0)
-        # the network scales all its currents by one factor per model: from the E cell (or the only one)
+        # the PSP criterion makes the input map 1 for every type (reported: LIF PSP / model PSP of the E cell)
         ref = entry["types"]["E" if "E" in MODELS[name].base else None]
         entry["psc_per_reference_psc"] = round(target_psp / ref["psp_mV"], 3)
         entry["psp_mV"] = ref["psp_mV"]
         results[name] = entry
-    plot_fi_curves(out_dir / "fI_curves.png", FINAL_CURRENTS_PA, reference, results)
+    if set(models) == set(MODELS):  # the figure shows all models; a partial run keeps the last one
+        plot_fi_curves(out_dir / "fI_curves.png", FINAL_CURRENTS_PA, reference, results)
     _table(out_dir / "calibration.csv", reference, results)
-    if write:
-        _write_catalogue(catalogue_path, results, say)
-    say(f"calibration done in {time.perf_counter() - t0:.0f} s")
+    return results
+
+
+def _fit_rule(out_dir: Path, rule: str, models: list, working_points, say) -> dict:
+    from cortexzoo.models import rule_fits
+
+    recipes = rules.load_recipes()
+    weight = reference_psc_pA()
+    lif_integral = float(measure_psp_trace("iaf_psc_exp", [LIF], weight).integral_mV_ms[0])
+    say(f"LIF reference: PSP integral {lif_integral:.4f} mV ms for {weight:.2f} pA")
+    if rule == "published":
+        results = {m: rule_fits.calibrate_published(m, recipes[m], weight, lif_integral, say) for m in models}
+        calibration_tables.write_cells(out_dir / "published.csv", results)
+        return results
+    lif_curves = rule_fits.lif_reference_curves([wp for wps in working_points.values() for wp in wps], say)
+    results = {}
+    for m in models:
+        results[m] = rule_fits.calibrate_operating_point(m, recipes[m], working_points, lif_curves, weight,
+                                                         lif_integral, say)
+        plot_rate_response(out_dir / f"nu_{m}.png", m, results[m], lif_curves, rule_fits.DEFAULT_FIT.offsets_mV)
+    calibration_tables.write_cells(out_dir / "operating_point_cells.csv", results)
+    calibration_tables.write_operating_points(out_dir / "operating_points.csv", results)
     return results
 
 
@@ -327,81 +334,89 @@ def _report_fit(say, name: str, cell_type, fit: dict, t0: float) -> None:
         f"{edge} ({time.perf_counter() - t0:.0f} s)")
 
 
-def _write_catalogue(catalogue_path: Path, results: dict, say) -> None:
+def _write_catalogue(catalogue_path: Path, rule: str, results: dict, say) -> None:
     """One validated, atomic replacement after every fit is done (previous file kept as .bak)."""
     text = catalogue_path.read_text()
-    updates = catalogue_updates(results, tomllib.loads(text), datetime.date.today().isoformat())
+    updates = rule_updates(rule, results, datetime.date.today().isoformat())
     backup = write_catalogue_atomically(catalogue_path, update_catalogue_text(text, updates))
     say(f"catalogue updated: {catalogue_path} (previous version: {backup})")
 
 
-_METHOD = ("PSP criterion fixes the input mapping (0.15 mV for the 87.8 pA reference PSC); spike-generation "
-           "parameters fitted to the steady-state f-I of iaf_psc_exp PD14 (DC 0-1 nA, rate after 1 s), "
-           "loss = RMS + 2 Hz/pA x |rheobase - 375 pA|; see calibrate.py")
-
-
-def catalogue_updates(results: dict, catalogue: dict, date: str) -> dict:
+def rule_updates(rule: str, results: dict, date: str) -> dict:
     """The catalogue values a calibration writes, for :func:`update_catalogue_text`.
 
-    Per model: the full parameter set of each fit (not only the fitted
-    values, so the catalogue shows what was calibrated) in ``pd14`` or
-    ``pd14_by_type.<E|I>``, the E cells' ``rheobase`` (the one the DC check
-    needs most), ``weights.psc_per_reference_psc`` and the ``calibration`` table.
+    Per model, ``[models.<name>.rules.<rule>]`` gets the E cells' ``rheobase``
+    (LIF pA; the DC check needs it), the per-type ``bias`` (operating_point),
+    ``weights.psc_per_reference_psc`` (one number or per cell type), the
+    complete parameter set of each cell type (``pd14_by_type.E``/``.I``, so
+    the catalogue shows everything a run uses) and a ``provenance`` table.
 
     Parameters
     ----------
+    rule : str
     results : dict
-        As returned by :func:`run_calibration` (models of :data:`MODELS`).
-    catalogue : dict
-        The current catalogue as parsed TOML: per-type parameters that the
-        common ``pd14`` table already holds with the same value stay there.
+        As returned by :func:`run_calibration` for that rule.
     date : str
-        ISO date for ``calibration.date``.
+        ISO date for ``provenance.date``.
 
     Returns
     -------
     dict
         Dotted table name -> ``{key: value}``.
     """
+    recipes = rules.load_recipes()
     updates = {}
     for name, entry in results.items():
-        cal, prefix = MODELS[name], f"models.{name}"
-        common = catalogue.get("models", {}).get(name, {}).get("pd14", {})
-        residuals, rheobases, psps, fitted = {}, {}, {}, {}
+        units = recipes[name].units
+        prefix = f"models.{name}.rules.{rule}"
+        provenance = {"method": _METHODS[rule], "date": date}
         for cell_type, fit in entry["types"].items():
-            values = {p: format_quantity(v, cal.units.get(p, "")) for p, v in fit["params"].items()
-                      if p not in ("V_m", "U_m")}  # initial state, set by the network
-            if cell_type:  # what the common pd14 table already says (same value and type) is not repeated
-                values = {p: v for p, v in values.items() if not (type(common.get(p)) is type(v) and common[p] == v)}
-            updates[f"{prefix}.pd14" + (f"_by_type.{cell_type}" if cell_type else "")] = values
-            key = cell_type or "all"
-            residuals[key] = round(float(fit["residual_Hz"]), 3)
-            rheobases[key] = round(float(fit["rheobase_pA"]), 1)
-            psps[key] = round(float(fit["psp_mV"]), 4)
-            fitted[key] = {k: round(float(v), 6) for k, v in fit["free"].items()}
-            if cal.scale_keys:
-                fitted[key]["s_psp"] = round(float(fit["scale"]), 6)
-        updates[prefix] = {"rheobase": format_quantity(rheobases.get("E", rheobases.get("all")), "pA")}
-        updates[f"{prefix}.weights"] = {"psc_per_reference_psc": format_quantity(entry["psc_per_reference_psc"])}
-        updates[f"{prefix}.calibration"] = {
-            "method": _METHOD,
-            "residual_Hz": residuals,
-            "rheobase_pA": rheobases,
-            "fitted": fitted,
-            "psp_mV": psps if len(psps) > 1 else next(iter(psps.values())),
-            "date": date,
-        }
+            updates[f"{prefix}.pd14_by_type.{cell_type}"] = {
+                p: format_quantity(v, units.get(p, "")) for p, v in fit["params"].items()
+                if p not in ("V_m", "U_m")}  # initial state, set by the network
+            provenance[cell_type] = _provenance(rule, fit)
+        top = {"rheobase": format_quantity(_rheobase(rule, entry["types"]["E"]), "pA")}
+        if "bias" in entry:
+            top["bias"] = {t: format_quantity(v, "pA") for t, v in entry["bias"].items()}
+        updates[prefix] = top
+        scale = entry["psc_per_reference_psc"]
+        updates[f"{prefix}.weights"] = {"psc_per_reference_psc": {t: format_quantity(v) for t, v in scale.items()}
+                                        if isinstance(scale, dict) else format_quantity(scale)}
+        updates[f"{prefix}.provenance"] = provenance
     return updates
 
 
+def _rheobase(rule: str, fit: dict) -> float:
+    return fit["rheobase_pA"] if rule == "psp_rheobase" else fit["report"]["rheobase_pA"]
+
+
+def _provenance(rule: str, fit: dict) -> dict:
+    """What a rule's fit reports for one cell type (rounded for the catalogue)."""
+    if rule == "psp_rheobase":
+        out = {"residual_Hz": fit["residual_Hz"], "rheobase_pA": fit["rheobase_pA"], "psp_mV": fit["psp_mV"],
+               **{f"fitted_{k}": v for k, v in fit["free"].items()}, "input_scale": fit["scale"]}
+    else:
+        out = {"input_scale": fit["scale"], **fit["report"]}
+    if rule == "operating_point":
+        out.update(bias_mV=fit["fit"].bias_mV, loss=fit["fit"].loss, bias_at_edge=fit["fit"].at_edge,
+                   within_tolerance=f"{int(fit['check'].within_tolerance.sum())}/{len(fit['check'])}",
+                   **{f"gain_{k}": v for k, v in fit["gain"].items()})
+    return {k: (bool(v) if isinstance(v, (bool, np.bool_)) else round(float(v), 6)
+                if isinstance(v, (int, float, np.floating)) else v) for k, v in out.items()}
+
+
 def _table(path: Path, reference: dict, results: dict) -> None:
-    rows = ["model,cell_type,fitted_parameters,input_scale,residual_Hz,rheobase_pA,psc_per_reference_psc,psp_mV,"
-            "at_edge"]
-    rows.append(f"iaf_psc_exp,all,,1,0.000,{reference['rheobase_pA']:.1f},1,{reference['psp_mV']:.4f},")
+    """``calibration.csv`` of the psp_rheobase rule (rows of other models kept)."""
+    import pandas as pd
+
+    rows = [{"model": "iaf_psc_exp", "cell_type": "all", "fitted_parameters": "", "input_scale": 1.0,
+             "residual_Hz": 0.0, "rheobase_pA": reference["rheobase_pA"], "psc_per_reference_psc": 1.0,
+             "psp_mV": reference["psp_mV"], "at_edge": ""}]
     for name, entry in results.items():
         for cell_type, fit in entry["types"].items():
-            free = " ".join(f"{k}={v:.5g}" for k, v in fit["free"].items())
-            rows.append(f"{name},{cell_type or 'all'},{free},{fit['scale']:.5g},{fit['residual_Hz']:.3f},"
-                        f"{fit['rheobase_pA']:.1f},{entry['psc_per_reference_psc']:.5g},{fit['psp_mV']:.4f},"
-                        f"{' '.join(fit['at_edge'])}")
-    path.write_text("\n".join(rows) + "\n")
+            rows.append({"model": name, "cell_type": cell_type or "all",
+                         "fitted_parameters": " ".join(f"{k}={v:.5g}" for k, v in fit["free"].items()),
+                         "input_scale": fit["scale"], "residual_Hz": fit["residual_Hz"],
+                         "rheobase_pA": fit["rheobase_pA"], "psc_per_reference_psc": entry["psc_per_reference_psc"],
+                         "psp_mV": fit["psp_mV"], "at_edge": " ".join(fit["at_edge"])})
+    calibration_tables.merge_rows(path, pd.DataFrame(rows))

@@ -54,3 +54,50 @@ def plot_fi_curves(path: Path, currents, reference: dict, results: dict,
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def plot_rate_response(path: Path, model: str, entry: dict, lif_curves: dict, offsets_mV) -> None:
+    """Rate response nu(mu) of one calibrated model against the PD14 LIF at each working point.
+
+    One panel per population: the LIF's rate and the model's (as measured
+    for the fit, shifted by the fitted bias) against the mean-input offset
+    from the working point; the fit's neighbourhood is shaded.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The PNG to write.
+    model : str
+    entry : dict
+        The model's ``operating_point`` result (``types`` -> cell type ->
+        ``curves``, ``fit``, ``gain``).
+    lif_curves : dict
+        Population -> LIF rates at ``offsets_mV``.
+    offsets_mV : array_like
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    offsets = np.asarray(offsets_mV, dtype=float)
+    pops = [(t, p) for t, fit in entry["types"].items() for p in fit["curves"]]
+    fig, axes = plt.subplots(2, 4, figsize=(14, 6), sharex=True)
+    for ax, (cell_type, pop) in zip(axes.ravel(), pops):
+        fit = entry["types"][cell_type]
+        b = fit["fit"].bias_mV
+        ax.axvspan(-2, 2, color="0.92")
+        ax.plot(offsets, lif_curves[pop], "k-", lw=2, label="PD14 LIF")
+        ax.plot(offsets - b, fit["curves"][pop], "C3-", lw=1.2, label=f"{model} (bias {b:+.2f} mV)")
+        ax.set_yscale("symlog", linthresh=1.0)
+        ax.set_title(f"{pop} ({cell_type})", fontsize=9)
+        ax.set_xlim(-6, 6)
+    for ax in axes[1]:
+        ax.set_xlabel("mean input - working point (mV)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("rate (Hz)")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(f"{model}: stationary rate under PD14 working-point shot noise (operating_point rule)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

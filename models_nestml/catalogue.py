@@ -257,6 +257,7 @@ def _parse_entry(name: str, raw: dict, path: Path, rule: str | None = None) -> M
     unknown = set(raw) - _ENTRY_KEYS
     if unknown:
         bad(f"unknown key(s) {sorted(unknown)}.", f"Allowed keys: {sorted(_ENTRY_KEYS)}.")
+    rule, raw = _apply_rule(name, raw, rule, where)
     for key in ("description", "kind", "nest_model", "roles", "ports", "pd14"):
         if key not in raw:
             bad(f"missing key {key!r}.", "See the field list at the top of catalogue.toml.")
@@ -283,7 +284,6 @@ def _parse_entry(name: str, raw: dict, path: Path, rule: str | None = None) -> M
     if "slowest_time_constant" not in raw:
         bad("missing key 'slowest_time_constant'.", "State the slowest time constant of the model's dynamics, "
             "e.g. slowest_time_constant = \"144 ms\" (with the variable and its source in a comment).")
-    rule, raw = _apply_rule(name, raw, rule, where)
     rheobase = raw.get("rheobase")
     bias = {t: to_nest(v, "pA", f"{where}.rules.{rule}.bias.{t}") for t, v in raw.get("bias", {}).items()}
     return ModelSpec(

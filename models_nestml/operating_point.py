@@ -10,7 +10,7 @@ therefore matches the stationary rate response nu(mu, sigma) of a model to
 the PD14 LIF's at the 8 working points and in a neighbourhood around each.
 This module provides the pieces that rule needs:
 
-* :func:`working_point_inputs` -- the Poisson input each population receives
+* :func:`cortexzoo.network.theory.working_point_inputs` -- the Poisson input each population receives
   in the full-scale network (N = K = 1, Poisson background) when every
   population fires at ``pd14.toml``'s ``full_mean_rates_Hz``, with its mean
   and noise amplitude and the mean-field LIF rate
@@ -54,12 +54,13 @@ import numpy as np
 import pandas as pd
 
 from cortexzoo.errors import CortexzooError
-from cortexzoo.network import theory
-from cortexzoo.network.params import derive, load_pd14
 
-#: The network whose operating point is matched: full scale, Poisson background.
-FULL_SCALE = {"N_scaling": 1.0, "K_scaling": 1.0, "background": "poisson"}
 RESOLUTION_MS = 0.1
+# The PD14 reference LIF (PD14 Table 5; catalogue iaf_psc_exp, network/pd14.toml reference_neuron;
+# tests/test_operating_point.py checks they agree): tau_syn of every input, and C_m / tau_m,
+# the DC (pA) that moves the LIF's mean input by 1 mV.
+TAU_SYN_MS = 0.5
+G_LIF_NS = 250.0 / 10.0
 #: Mean-input neighbourhood the calibration samples (mV around each working point).
 OFFSETS_MV = np.arange(-8.0, 8.0 + 1e-9, 0.5)
 # Rate precision: the relative counting error is 1/sqrt(spikes), so 10 % needs 100 spikes:
@@ -141,23 +142,7 @@ class BiasFit:
     at_edge: bool
 
 
-def lif_conductance_nS(pd14: dict | None = None) -> float:
-    """Leak conductance ``C_m / tau_m`` of the reference LIF (25 nS): pA per mV of mean shift.
-
-    Parameters
-    ----------
-    pd14 : dict, optional
-        Parameter file contents; defaults to ``network/pd14.toml``.
-
-    Returns
-    -------
-    float
-    """
-    ref = (pd14 or load_pd14())["reference_neuron"]
-    return ref["C_m_pF"] / ref["tau_m_ms"]
-
-
-def bias_current_pA(bias_mV: float, current_scale: float = 1.0, pd14: dict | None = None) -> float:
+def bias_current_pA(bias_mV: float, current_scale: float = 1.0) -> float:
     """The model current (pA) that realises a fitted bias ``b`` (mV).
 
     Parameters
@@ -166,76 +151,13 @@ def bias_current_pA(bias_mV: float, current_scale: float = 1.0, pd14: dict | Non
         As returned in :attr:`BiasFit.bias_mV`.
     current_scale : float
         The model's input mapping (model pA per LIF pA).
-    pd14 : dict, optional
 
     Returns
     -------
     float
         ``bias_mV * G_LIF * current_scale``; pass it as ``bias_pA``.
     """
-    return float(bias_mV) * lif_conductance_nS(pd14) * float(current_scale)
-
-
-def working_point_inputs(pd14: dict | None = None) -> list:
-    """Per-population Poisson input at PD14's full-scale operating point.
-
-    The presynaptic populations fire at ``full_mean_rates_Hz`` (the
-    reference network's rates), in-degrees are ``K_ij = num_synapses /
-    num_neurons`` of :func:`derive` at N = K = 1 with Poisson background.
-    Inputs are grouped by distinct weight (excitatory 87.8 pA together with
-    the background, L4E -> L2/3E at twice that, inhibitory -351 pA), so
-    each group can be one Poisson generator.
-
-    Parameters
-    ----------
-    pd14 : dict, optional
-        Parameter file contents; defaults to ``network/pd14.toml``. The
-        theory module always reads that file, so a different ``pd14`` must
-        give the same mean input (else CortexzooError).
-
-    Returns
-    -------
-    list of WorkingPointInput
-        In ``populations`` order.
-    """
-    pd14 = pd14 or load_pd14()
-    net = derive(FULL_SCALE, pd14)
-    rates = np.asarray(pd14["full_mean_rates_Hz"], dtype=float)
-    moments = theory.input_moments(FULL_SCALE, rates)
-    lif = theory.lif_rate(moments.mu_mV.to_numpy(), moments.sigma_mV.to_numpy())
-    indegree = net.num_synapses / net.num_neurons[:, None]
-    out = []
-    for i, pop in enumerate(net.populations):
-        groups = _group_by_weight(np.append(indegree[i] * rates, net.ext_indegree[i] * net.bg_rate_Hz),
-                                  np.append(net.weight_mean_pA[i], net.weight_ext_pA))
-        out.append(WorkingPointInput(pop, tuple(groups.values()), tuple(groups), float(moments.mu_mV[i]),
-                                     float(moments.sigma_mV[i]), float(moments.sigma_V_mV[i]), float(lif[i])))
-    _check_against_theory(out, pd14)
-    return out
-
-
-def _group_by_weight(rates, weights) -> dict:
-    """{weight: total rate}; silent sources dropped, equal weights (to 1e-9 pA) merged."""
-    groups = {}
-    for rate, weight in zip(rates, weights):
-        if rate > 0:
-            key = float(np.round(weight, 9))
-            groups[key] = groups.get(key, 0.0) + float(rate)
-    return groups
-
-
-def _check_against_theory(inputs, pd14) -> None:
-    # The grouped input must carry the theory's mean, mu = tau_m tau_s / C sum(rate w);
-    # it would not for a pd14 the theory does not read.
-    ref = pd14["reference_neuron"]
-    per_pA_Hz = ref["tau_m_ms"] * ref["tau_syn_ms"] / ref["C_m_pF"] * 1e-3
-    for wp in inputs:
-        mu = per_pA_Hz * float(np.dot(wp.rates_Hz, wp.weights_pA))
-        if not np.isclose(mu, wp.mu_mV, rtol=1e-6, atol=1e-9):
-            raise CortexzooError(
-                f"Operating point of {wp.population}: the Poisson input gives mu = {mu:.4f} mV, the theory "
-                f"module {wp.mu_mV:.4f} mV.",
-                "cortexzoo.network.theory reads network/pd14.toml; pass pd14=None or edit that file.")
+    return float(bias_mV) * G_LIF_NS * float(current_scale)
 
 
 def measure_rate_response(nest_model: str, params: dict, populations, offsets_mV=(0.0,), sigma_factors=(1.0,),
@@ -257,8 +179,8 @@ def measure_rate_response(nest_model: str, params: dict, populations, offsets_mV
         NEST model name (built-in or from the cortexzoo NESTML module).
     params : dict
         NEST parameters of every neuron (e.g. ``ModelSpec.params_for()``).
-    populations : sequence of WorkingPointInput or str
-        Working points (:func:`working_point_inputs`); names are looked up there.
+    populations : sequence of WorkingPointInput
+        Working points (:func:`cortexzoo.network.theory.working_point_inputs`).
     offsets_mV : sequence of float
         Mean-input offsets dmu (mV, LIF-equivalent).
     sigma_factors : sequence of float
@@ -323,14 +245,10 @@ def measure_rate_response(nest_model: str, params: dict, populations, offsets_mV
 
 def _resolve_populations(populations) -> list:
     populations = list(populations)
-    if not all(isinstance(p, str) for p in populations):
-        return populations
-    known = {wp.population: wp for wp in working_point_inputs()}
-    unknown = [p for p in populations if p not in known]
-    if unknown:
-        raise CortexzooError(f"Operating point: unknown population(s) {unknown}.",
-                             f"PD14 populations are: {', '.join(known)}.")
-    return [known[p] for p in populations]
+    if not all(isinstance(p, WorkingPointInput) for p in populations):
+        raise CortexzooError("Operating point: populations must be WorkingPointInput objects.",
+                             "Pass cortexzoo.network.theory.working_point_inputs() (or a selection of it).")
+    return populations
 
 
 def _check_measure_args(factors, n_neurons, measure_ms) -> None:
@@ -356,11 +274,9 @@ def _tau_syn_names(nest, nest_model, names) -> tuple:
 def _create_neurons(nest, nest_model, params, by_population, points, offsets, factors, n_neurons, current_scale,
                     bias_pA, tau_syn_names, current_name):
     """All neurons, in (population, factor, offset, neuron) order, with their constant currents."""
-    pd14 = load_pd14()
-    tau_syn = pd14["reference_neuron"]["tau_syn_ms"]
+    tau_syn = TAU_SYN_MS
     tau_names = _tau_syn_names(nest, nest_model, tau_syn_names)
-    g_lif = lif_conductance_nS(pd14)
-    per_point = np.repeat(offsets * g_lif * current_scale, n_neurons)  # offset currents of one factor block
+    per_point = np.repeat(offsets * G_LIF_NS * current_scale, n_neurons)  # offset currents of one factor block
     allpop = None
     for wp in points:
         p = {**params, **by_population.get(wp.population, {}), **dict.fromkeys(tau_names, tau_syn)}

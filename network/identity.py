@@ -131,7 +131,8 @@ def run_identity(config: RunConfig) -> dict:
 
 def _without_provenance(entry: dict) -> dict:
     # Provenance (description, how and when a rule was fitted) does not change spikes; the values do.
-    entry = {k: v for k, v in entry.items() if k not in _PROVENANCE_KEYS}
+    # default_rule neither: the applied rule's name and values are in entry["rules"].
+    entry = {k: v for k, v in entry.items() if k not in (*_PROVENANCE_KEYS, "default_rule")}
     if "rules" in entry:
         entry["rules"] = {r: {k: v for k, v in t.items() if k != "provenance"} for r, t in entry["rules"].items()}
     return entry

@@ -86,8 +86,8 @@ def check_rheobase(config: RunConfig, spec: ModelSpec, net: DerivedNetwork) -> l
     """
     if config.network["background"] != "dc" or spec.rheobase_pA is None:
         return []
-    # The rheobase is in reference-LIF pA (the E cells' input map), like the drive.
-    drive = net.mean_ext_drive_pA + np.array([spec.bias_pA.get(t, 0.0) / spec.scale_for(t) for t in net.cell_types])
+    # The rheobase is in reference-LIF pA, like the drive; a rule's bias is already in it (measured with it).
+    drive = net.mean_ext_drive_pA
     return [(pop, float(d), spec.rheobase_pA) for pop, d in zip(net.populations, drive) if d < spec.rheobase_pA]
 
 

@@ -390,3 +390,89 @@ def _moments_table(params, rates) -> pd.DataFrame:
     tau_m, tau_s = params["tau_m"].to("ms").magnitude, params["tau_s"].to("ms").magnitude
     return pd.DataFrame({"population": params["populations"], "mu_mV": mu, "sigma_mV": sigma,
                          "sigma_V_mV": sigma / np.sqrt(2.0) * np.sqrt(tau_m / (tau_m + tau_s))})
+
+#: The network whose operating point the ``operating_point`` calibration matches: full scale, Poisson background.
+FULL_SCALE = {"N_scaling": 1.0, "K_scaling": 1.0, "background": "poisson"}
+
+
+def working_point_inputs(pd14: dict | None = None) -> list:
+    """Per-population Poisson input at PD14's full-scale operating point.
+
+    The presynaptic populations fire at ``full_mean_rates_Hz`` (the
+    reference network's rates), in-degrees are ``K_ij = num_synapses /
+    num_neurons`` of :func:`derive` at N = K = 1 with Poisson background.
+    Inputs are grouped by distinct weight (excitatory 87.8 pA together with
+    the background, L4E -> L2/3E at twice that, inhibitory -351 pA), so
+    each group can be one Poisson generator.
+
+    Parameters
+    ----------
+    pd14 : dict, optional
+        Parameter file contents; defaults to ``network/pd14.toml``. The
+        theory always reads that file, so a different ``pd14`` must give the
+        same mean input (else CortexzooError).
+
+    Returns
+    -------
+    list of cortexzoo.models.operating_point.WorkingPointInput
+        In ``populations`` order.
+    """
+    from cortexzoo.models.operating_point import WorkingPointInput
+
+    pd14 = pd14 or load_pd14()
+    net = derive(FULL_SCALE, pd14)
+    rates = np.asarray(pd14["full_mean_rates_Hz"], dtype=float)
+    moments = input_moments(FULL_SCALE, rates)
+    lif = lif_rate(moments.mu_mV.to_numpy(), moments.sigma_mV.to_numpy())
+    indegree = net.num_synapses / net.num_neurons[:, None]
+    out = []
+    for i, pop in enumerate(net.populations):
+        groups = _group_by_weight(np.append(indegree[i] * rates, net.ext_indegree[i] * net.bg_rate_Hz),
+                                  np.append(net.weight_mean_pA[i], net.weight_ext_pA))
+        out.append(WorkingPointInput(pop, tuple(groups.values()), tuple(groups), float(moments.mu_mV[i]),
+                                     float(moments.sigma_mV[i]), float(moments.sigma_V_mV[i]), float(lif[i])))
+    _check_against_theory(out, pd14)
+    return out
+
+
+def _group_by_weight(rates, weights) -> dict:
+    """{weight: total rate}; silent sources dropped, equal weights (to 1e-9 pA) merged."""
+    groups = {}
+    for rate, weight in zip(rates, weights):
+        if rate > 0:
+            key = float(np.round(weight, 9))
+            groups[key] = groups.get(key, 0.0) + float(rate)
+    return groups
+
+
+def _check_against_theory(inputs, pd14) -> None:
+    # The grouped input must carry the theory's mean, mu = tau_m tau_s / C sum(rate w);
+    # it would not for a pd14 the theory does not read.
+    ref = pd14["reference_neuron"]
+    per_pA_Hz = ref["tau_m_ms"] * ref["tau_syn_ms"] / ref["C_m_pF"] * 1e-3
+    for wp in inputs:
+        mu = per_pA_Hz * float(np.dot(wp.rates_Hz, wp.weights_pA))
+        if not np.isclose(mu, wp.mu_mV, rtol=1e-6, atol=1e-9):
+            raise CortexzooError(
+                f"Operating point of {wp.population}: the Poisson input gives mu = {mu:.4f} mV, the theory "
+                f"module {wp.mu_mV:.4f} mV.",
+                "The theory reads network/pd14.toml; pass pd14=None or edit that file.")
+
+
+def working_point_inputs_by_type(pd14: dict | None = None) -> dict:
+    """:func:`working_point_inputs` grouped by the populations' cell type.
+
+    Parameters
+    ----------
+    pd14 : dict, optional
+
+    Returns
+    -------
+    dict
+        ``{"E": [...], "I": [...]}`` in ``populations`` order.
+    """
+    pd14 = pd14 or load_pd14()
+    by_type = {}
+    for wp, cell_type in zip(working_point_inputs(pd14), pd14["cell_types"]):
+        by_type.setdefault(cell_type, []).append(wp)
+    return by_type

@@ -30,6 +30,7 @@ def catalogue(tmp_path, monkeypatch):
     rules["published"] = {"weights": {"psc_per_reference_psc": {"E": 0.5, "I": 2.0}},
                           "provenance": {"method": "test"}}
     rules["operating_point"] = {"bias": {"E": "40 pA"}, "pd14": {"omega": "-51 mV"},
+                                "pd14_by_type": {"I": {"alpha_1": "11 mV"}},
                                 "provenance": {"method": "test", "date": "2026-01-01"}}
     entry["rules"] = rules
     path = tmp_path / "catalogue.toml"
@@ -49,6 +50,9 @@ def test_rule_selects_its_values_and_the_default_applies(catalogue):
     default = get_model(MODEL)
     assert default.rule == "operating_point" and default.pd14["omega"] == -51.0
     assert default.bias_pA == {"E": 40.0} and default.scale_for("E") == 1.0
+    # per-type values of the rule (a rule writes complete E and I sets there)
+    assert default.params_for(cell_type="I")["alpha_1"] == 11.0
+    assert default.params_for(cell_type="E")["alpha_1"] != 11.0
     published = get_model(MODEL, "published")
     assert published.pd14["omega"] != -51.0 and published.bias_pA == {}
     assert (published.scale_for("E"), published.scale_for("I")) == (0.5, 2.0)

@@ -34,7 +34,7 @@ SMALL = {"warmup_ms": 200.0, "measure_ms": 2000.0, "n_neurons": 50}
 
 @pytest.fixture(scope="module")
 def inputs():
-    return op.working_point_inputs()
+    return theory.working_point_inputs()
 
 
 def counting_se(rows):
@@ -46,7 +46,7 @@ def counting_se(rows):
 def theory_bracket(mu, sigma):
     """Lowest and highest NNMT rate over both methods and mu -/+ half an excitatory jump."""
     ref = PD14["reference_neuron"]
-    half_jump = 0.5 * derive(op.FULL_SCALE).weight_ext_pA * ref["tau_syn_ms"] / ref["C_m_pF"]
+    half_jump = 0.5 * derive(theory.FULL_SCALE).weight_ext_pA * ref["tau_syn_ms"] / ref["C_m_pF"]
     rates = [theory.lif_rate(mu + s * half_jump, sigma, method=m) for s in (-1, 1) for m in theory.METHODS]
     return np.min(rates, axis=0), np.max(rates, axis=0)
 
@@ -230,3 +230,13 @@ def test_residual_table_flags_tolerance():
     np.testing.assert_allclose(table.residual_Hz, [0.25, 0.5, -0.95])
     np.testing.assert_allclose(table.relative_residual, [0.25, 0.5 / 3.0, -0.95 / 9.8])
     assert table.within_tolerance.tolist() == [True, False, True]
+
+
+def test_lif_constants_agree_with_pd14_toml():
+    """Fails if the operating-point module's LIF constants drift from network/pd14.toml's reference neuron.
+
+    (models_nestml/ must not import the network, so the module states them itself.)
+    """
+    ref = load_pd14()["reference_neuron"]
+    assert op.TAU_SYN_MS == ref["tau_syn_ms"]
+    assert op.G_LIF_NS == pytest.approx(ref["C_m_pF"] / ref["tau_m_ms"])
