@@ -301,7 +301,7 @@ def _fit_rule(out_dir: Path, rule: str, models: list, working_points, say) -> di
     for m in models:
         results[m] = rule_fits.calibrate_operating_point(m, recipes[m], working_points, lif_curves, weight,
                                                          lif_integral, say)
-        plot_rate_response(out_dir / f"nu_{m}.png", m, results[m], lif_curves, rule_fits.DEFAULT_FIT.offsets_mV)
+        plot_rate_response(out_dir / f"nu_{m}.png", m, results[m], lif_curves["fine"], rule_fits.DEFAULT_FIT.offsets_mV)
     calibration_tables.write_cells(out_dir / "operating_point_cells.csv", results)
     calibration_tables.write_operating_points(out_dir / "operating_points.csv", results)
     return results

@@ -72,7 +72,7 @@ def plot_rate_response(path: Path, model: str, entry: dict, lif_curves: dict, of
         The model's ``operating_point`` result (``types`` -> cell type ->
         ``curves``, ``fit``, ``gain``).
     lif_curves : dict
-        Population -> LIF rates at ``offsets_mV``.
+        Population -> LIF rates at ``offsets_mV`` (the fine grid).
     offsets_mV : array_like
     """
     import matplotlib
@@ -88,7 +88,8 @@ def plot_rate_response(path: Path, model: str, entry: dict, lif_curves: dict, of
         b = fit["fit"].bias_mV
         ax.axvspan(-2, 2, color="0.92")
         ax.plot(offsets, lif_curves[pop], "k-", lw=2, label="PD14 LIF")
-        ax.plot(offsets - b, fit["curves"][pop], "C3-", lw=1.2, label=f"{model} (bias {b:+.2f} mV)")
+        ax.plot(np.asarray(fit["offsets_mV"]) - b, fit["curves"][pop], "C3-", lw=1.2,
+                label=f"{model} (bias {b:+.2f} mV)")
         ax.set_yscale("symlog", linthresh=1.0)
         ax.set_title(f"{pop} ({cell_type})", fontsize=9)
         ax.set_xlim(-6, 6)

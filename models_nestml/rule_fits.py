@@ -36,8 +36,12 @@ class FitSettings:
     Attributes
     ----------
     offsets_mV : tuple
-        Mean-input offsets measured around each working point (mV): -8 ... +8 in 0.5 mV, wide enough
-        for a bias of +-6 mV with the +-2 mV neighbourhood.
+        Offsets (mV) at which the LIF target is measured around each working point: -8 ... +8 in 0.5 mV.
+    coarse_offsets_mV, coarse_neurons, coarse_measure_ms
+        First stage: model and LIF on a wide 1 mV grid (-24 ... +24 mV) with few neurons, which finds the
+        bias to about 0.5 mV however far off the cell starts (a published Izhikevich cell needs ~ -10 mV).
+    fine_halfwidth_mV : float
+        Second stage: the model on a 0.5 mV grid of this half-width around the first stage's bias.
     neighbourhood_mV : tuple
         Offsets where the model must match the LIF (the loss).
     n_neurons, measure_ms : int, float
@@ -48,6 +52,10 @@ class FitSettings:
     """
 
     offsets_mV: tuple = tuple(np.arange(-8.0, 8.0 + 1e-9, 0.5))
+    coarse_offsets_mV: tuple = tuple(np.arange(-24.0, 24.0 + 1e-9, 1.0))
+    coarse_neurons: int = 8
+    coarse_measure_ms: float = 1500.0
+    fine_halfwidth_mV: float = 5.0
     neighbourhood_mV: tuple = (-2.0, -1.0, 0.0, 1.0, 2.0)
     n_neurons: int = 25
     measure_ms: float = 3000.0
@@ -166,13 +174,17 @@ def lif_reference_curves(working_points: list, say, settings: FitSettings = DEFA
     Returns
     -------
     dict
-        Population -> rates (Hz) at ``settings.offsets_mV``.
+        ``{"fine": {population: rates at settings.offsets_mV}, "coarse": {population: rates at
+        settings.coarse_offsets_mV}}`` (Hz).
     """
     from cortexzoo.models.calibrate import LIF
 
-    measured = op.measure_rate_response("iaf_psc_exp", dict(LIF), working_points, settings.offsets_mV,
-                                        n_neurons=settings.n_neurons, measure_ms=settings.measure_ms, progress=say)
-    return _curves(measured)
+    fine = op.measure_rate_response("iaf_psc_exp", dict(LIF), working_points, settings.offsets_mV,
+                                    n_neurons=settings.n_neurons, measure_ms=settings.measure_ms, progress=say)
+    coarse = op.measure_rate_response("iaf_psc_exp", dict(LIF), working_points, settings.coarse_offsets_mV,
+                                      n_neurons=settings.coarse_neurons, measure_ms=settings.coarse_measure_ms,
+                                      progress=say)
+    return {"fine": _curves(fine), "coarse": _curves(coarse)}
 
 
 def _curves(measured) -> dict:
@@ -226,21 +238,32 @@ G_LIF_NS = 25.0
 
 
 def _best_gain(name, cell, scale, wps, lif_curves, gain, say, settings) -> dict:
-    """Measure the model's rate curves for every gain value (or once) and fit the bias; the best by loss."""
+    """Two-stage fit: every gain value on the coarse grid; the best one again on a fine grid around its bias."""
     (param, values), = gain.items() if gain else ((None, [None]),)
-    offsets, hood = np.asarray(settings.offsets_mV), np.asarray(settings.neighbourhood_mV)
-    lif_rates = np.array([np.interp(hood, offsets, lif_curves[wp.population]) for wp in wps])
-    best = None
+    coarse = None
     for value in values:
         params = dict(cell) if param is None else dict(cell, **{param: float(value)})
-        measured = op.measure_rate_response(name, params, wps, offsets, n_neurons=settings.n_neurons,
-                                            measure_ms=settings.measure_ms, current_scale=scale, progress=say)
-        curves = _curves(measured)
-        fit = op.fit_bias(offsets, np.array([curves[wp.population] for wp in wps]), lif_rates, hood)
-        if best is None or fit.loss < best["fit"].loss:
-            best = {"params": params, "scale": scale, "fit": fit, "curves": curves,
-                    "gain": {} if param is None else {param: float(value)}}
-    return best
+        fit, _ = _fit_stage(name, params, scale, wps, lif_curves, settings, say, settings.coarse_offsets_mV,
+                            settings.coarse_neurons, settings.coarse_measure_ms, "coarse")
+        if coarse is None or fit.loss < coarse[0].loss:
+            coarse = (fit, params, {} if param is None else {param: float(value)})
+    fit, params, gains = coarse
+    offsets = fit.bias_mV + np.arange(-settings.fine_halfwidth_mV, settings.fine_halfwidth_mV + 1e-9, 0.5)
+    fine, curves = _fit_stage(name, params, scale, wps, lif_curves, settings, say, offsets, settings.n_neurons,
+                              settings.measure_ms, "fine")
+    return {"params": params, "scale": scale, "fit": fine, "curves": curves, "offsets_mV": offsets, "gain": gains,
+            "coarse_bias_mV": fit.bias_mV}
+
+
+def _fit_stage(name, params, scale, wps, lif_curves, settings, say, offsets, n_neurons, measure_ms, stage):
+    """Measure the model on ``offsets`` and fit the bias against the LIF at the neighbourhood offsets."""
+    hood = np.asarray(settings.neighbourhood_mV)
+    grid = settings.coarse_offsets_mV if stage == "coarse" else settings.offsets_mV
+    lif_rates = np.array([np.interp(hood, grid, lif_curves[stage][wp.population]) for wp in wps])
+    measured = op.measure_rate_response(name, params, wps, offsets, n_neurons=n_neurons, measure_ms=measure_ms,
+                                        current_scale=scale, progress=say)
+    curves = _curves(measured)
+    return op.fit_bias(offsets, np.array([curves[wp.population] for wp in wps]), lif_rates, hood), curves
 
 
 def _check_working_points(name, params, scale, bias_pA, wps, say, settings):

@@ -19,6 +19,8 @@ TWIN = "iaf_psc_exp_nestml"
 CELL = {k: LIF[k] for k in ("C_m", "tau_m", "E_L", "V_reset", "V_th", "t_ref")}
 # Coarser and smaller than the shipped calibration; the threshold shift is large against its noise.
 SMALL = rule_fits.FitSettings(offsets_mV=tuple(np.arange(-5.0, 5.0 + 1e-9, 0.5)), neighbourhood_mV=(-1.0, 0.0, 1.0),
+                              coarse_offsets_mV=tuple(np.arange(-10.0, 10.0 + 1e-9, 1.0)), coarse_neurons=8,
+                              coarse_measure_ms=1000.0, fine_halfwidth_mV=3.0,
                               n_neurons=20, measure_ms=2000.0, check_neurons=60, check_measure_ms=2000.0)
 
 
@@ -62,6 +64,8 @@ def test_operating_point_leaves_the_twin_alone_and_undoes_a_threshold_shift(lif_
     e, i = result["types"]["E"], result["types"]["I"]
     assert e["scale"] == pytest.approx(1.0, rel=1e-3) and i["scale"] == pytest.approx(1.0, rel=1e-3)
     assert e["fit"].bias_mV == pytest.approx(-1.5, abs=0.35)
+    # the fine stage is centred on the coarse stage's bias (which found it to within the coarse grid step)
+    assert abs(e["coarse_bias_mV"] + 1.5) < 1.0 and np.mean(e["offsets_mV"]) == pytest.approx(e["coarse_bias_mV"])
     assert i["fit"].bias_mV == pytest.approx(0.0, abs=0.35)
     assert result["bias"]["E"] == pytest.approx(e["fit"].bias_mV * 25.0)
     # with the bias, the shifted twin matches the LIF at the working points (the acceptance)
