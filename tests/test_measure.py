@@ -22,8 +22,8 @@ from cortexzoo.models.measure import RESOLUTION_MS, measure_psp, measure_psp_tra
 H = RESOLUTION_MS
 TAU_M, C_M = LIF["tau_m"], LIF["C_m"]
 G_NS = C_M / TAU_M
-# AdEx with the LIF's membrane (recipe values) and its subthreshold adaptation switched off
-ADEX = MODELS["aeif_psc_exp_nestml"].base[None]
+# AdEx E cell on the PD14 membrane (psp_rheobase recipe: BG05 mapped) and its subthreshold adaptation switched off
+ADEX = MODELS["aeif_psc_exp_nestml"].base["E"]
 ADEX_LIF_MEMBRANE = dict(ADEX, a=0.0)
 
 
