@@ -98,3 +98,30 @@ def test_html_escapes_names_and_config(tmp_path):
     page = write_report(exp, calibration_figure=tmp_path / "none.png")["html"].read_text()
     assert "<script>" not in page and "<img src=x>" not in page
     assert "<b>&lt;script&gt;x&lt;/script&gt;</b>" in page and "&lt;img src=x&gt;" in page
+
+
+def test_operating_point_section_shows_only_models_run_under_that_rule(tmp_path):
+    """Fails if the report omits the operating-point residuals of a model run under that rule, or shows
+    figures and rows of models that were run under another rule (or not at all)."""
+    import json
+
+    exp = write_experiment(tmp_path / "exp", WITH_STATUS)
+    runs = {"adex-seed1": ("aeif_psc_exp_nestml", "operating_point"), "mat2-seed1": ("mat2_psc_exp_nestml", "published")}
+    for run, (model, rule) in runs.items():
+        (exp / "runs" / run).mkdir(parents=True)
+        (exp / "runs" / run / "metadata.json").write_text(json.dumps({
+            "model": {"nest_model": model, "calibration_rule": rule}, "seed": 1,
+            "counts": {"neurons_total": 1, "synapses_recurrent": 1}, "timings_s": {"create": 0, "connect": 0, "sim": 0},
+            "peak_memory_mb": 1, "versions": {}}))
+    cal = tmp_path / "calibration"
+    cal.mkdir()
+    for model in ("aeif_psc_exp_nestml", "mat2_psc_exp_nestml"):
+        (cal / f"nu_{model}.png").write_bytes(b"\x89PNG fake " + model.encode())
+    pd.DataFrame({"model": ["aeif_psc_exp_nestml", "mat2_psc_exp_nestml"], "cell_type": ["E", "E"],
+                  "population": ["L4E", "L5E"], "rate_model_Hz": [1.234, 9.876]}).to_csv(cal / "operating_points.csv",
+                                                                                       index=False)
+    page = write_report(exp, calibration_figure=cal / "fI_curves.png")["html"].read_text()
+    section_text = section(page, "Rate response at PD14", "Runs and provenance")
+    assert "aeif_psc_exp_nestml" in section_text and "1.23" in section_text
+    assert "mat2_psc_exp_nestml" not in section_text and "9.88" not in section_text
+    assert section_text.count("<img") == 1

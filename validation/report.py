@@ -148,7 +148,8 @@ def _runs(exp: Path) -> list[dict]:
     runs = []
     for meta_file in sorted((exp / "runs").glob("*/metadata.json")):
         meta = json.loads(meta_file.read_text())
-        runs.append({"run": meta_file.parent.name, "model": meta["model"]["nest_model"], "seed": meta["seed"],
+        runs.append({"run": meta_file.parent.name, "model": meta["model"]["nest_model"],
+                     "rule": meta["model"].get("calibration_rule", ""), "seed": meta["seed"],
                      "neurons": meta["counts"]["neurons_total"], "synapses": meta["counts"]["synapses_recurrent"],
                      "build_s": round(meta["timings_s"]["create"] + meta["timings_s"]["connect"], 1),
                      "sim_s": round(meta["timings_s"]["sim"], 1), "peak_MB": meta["peak_memory_mb"],
@@ -168,6 +169,22 @@ def _figures(val: Path, calibration_figure: Path | None) -> tuple[list[dict], di
         calibration_figure = SOURCE_DIR / "calibration" / "fI_curves.png"
     calibration = Path(calibration_figure)
     return figures, inline(calibration, CALIBRATION_CAPTION) if calibration.is_file() else None
+
+
+def _operating_point(runs: list[dict], folder: Path | None = None) -> tuple[list[dict], str]:
+    """Rate-response figures and working-point residuals of the models run under the operating_point rule."""
+    from cortexzoo.models.build import SOURCE_DIR
+
+    folder = Path(folder or SOURCE_DIR / "calibration")
+    models = sorted({r["model"] for r in runs if r["rule"] == "operating_point"})
+    figures = [{"caption": f"{m}: rate against mean input at the PD14 working points (operating_point rule)",
+                "data": base64.b64encode((folder / f"nu_{m}.png").read_bytes()).decode()}
+               for m in models if (folder / f"nu_{m}.png").is_file()]
+    table = folder / "operating_points.csv"
+    if not models or not table.is_file():
+        return figures, ""
+    rows = pd.read_csv(table)
+    return figures, rows[rows.model.isin(models)].to_html(border=0, index=False, float_format=lambda x: f"{x:.3g}")
 
 
 def write_report(experiment_dir, calibration_figure: Path | None = None) -> dict:
@@ -201,11 +218,12 @@ def write_report(experiment_dir, calibration_figure: Path | None = None) -> dict
     versions = runs[0]["versions"] if runs else {}
     table = score_table(scores)
     figures, calibration = _figures(val, calibration_figure)
+    op_figures, op_table = _operating_point(runs, None if calibration_figure is None else Path(calibration_figure).parent)
     context = {
         "name": exp.name, "generated": time.strftime("%Y-%m-%d %H:%M"),
         "versions": ", ".join(f"{k} {v}" for k, v in versions.items()),
         "warnings": payload.get("warnings", []), "verdicts": _verdicts(scores), "listed": 8,
-        "figures": figures, "calibration": calibration,
+        "figures": figures, "calibration": calibration, "op_figures": op_figures, "op_table_html": op_table,
         "config_text": (exp / "experiment.toml").read_text() if (exp / "experiment.toml").is_file() else "(no config)",
         # pandas escapes cell contents itself; the HTML template inserts these with |safe.
         "score_table_md": table.to_markdown(floatfmt=".2f"),
