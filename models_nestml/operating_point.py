@@ -413,7 +413,9 @@ def _check_fit_args(offsets_mV, model_rates, lif_rates, neighbourhood_mV):
         raise CortexzooError(f"fit_bias: shapes do not match: model rates {model.shape} for {len(grid)} offsets, "
                              f"LIF rates {lif.shape} for {len(hood)} neighbourhood offsets.",
                              "model_rates is (populations, offsets), lif_rates (populations, neighbourhood).")
-    if hood.min() < grid[0] or hood.max() > grid[-1] or hood.max() - hood.min() >= grid[-1] - grid[0]:
+    # the grid need not contain the neighbourhood itself (a second stage measures around the
+    # first stage's bias), only be wider than it, so that some shift b puts d + b on the grid
+    if hood.max() - hood.min() >= grid[-1] - grid[0]:
         raise CortexzooError(f"fit_bias: neighbourhood {hood.min()}..{hood.max()} mV leaves no room to shift "
                              f"within the grid {grid[0]}..{grid[-1]} mV.",
                              "Measure the model on a wider offset grid than the neighbourhood.")

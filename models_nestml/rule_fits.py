@@ -38,8 +38,9 @@ class FitSettings:
     offsets_mV : tuple
         Offsets (mV) at which the LIF target is measured around each working point: -8 ... +8 in 0.5 mV.
     coarse_offsets_mV, coarse_neurons, coarse_measure_ms
-        First stage: model and LIF on a wide 1 mV grid (-24 ... +24 mV) with few neurons, which finds the
-        bias to about 0.5 mV however far off the cell starts (a published Izhikevich cell needs ~ -10 mV).
+        First stage: model and LIF on a wide 1 mV grid (-32 ... +32 mV) with few neurons, which finds the
+        bias to about 0.5 mV however far off the cell starts (a published Izhikevich 2003 RS cell needs
+        about -22 mV).
     fine_halfwidth_mV : float
         Second stage: the model on a 0.5 mV grid of this half-width around the first stage's bias.
     neighbourhood_mV : tuple
@@ -52,7 +53,7 @@ class FitSettings:
     """
 
     offsets_mV: tuple = tuple(np.arange(-8.0, 8.0 + 1e-9, 0.5))
-    coarse_offsets_mV: tuple = tuple(np.arange(-24.0, 24.0 + 1e-9, 1.0))
+    coarse_offsets_mV: tuple = tuple(np.arange(-32.0, 32.0 + 1e-9, 1.0))
     coarse_neurons: int = 8
     coarse_measure_ms: float = 1500.0
     fine_halfwidth_mV: float = 5.0

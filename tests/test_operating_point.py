@@ -240,3 +240,16 @@ def test_lif_constants_agree_with_pd14_toml():
     ref = load_pd14()["reference_neuron"]
     assert op.TAU_SYN_MS == ref["tau_syn_ms"]
     assert op.G_LIF_NS == pytest.approx(ref["C_m_pF"] / ref["tau_m_ms"])
+
+
+def test_fit_bias_on_a_grid_away_from_the_neighbourhood():
+    """The second stage measures around the first stage's bias, so its grid need not contain the
+    neighbourhood. Fails if fit_bias insists on it (the refusal stopped the shipped calibration of
+    the published Izhikevich 2003 cell, about -22 mV away) or mis-shifts on such a grid."""
+    def curve(d):
+        return 2.0 * np.exp(0.4 * np.asarray(d))
+
+    hood = np.array([-2.0, -1.0, 0.0, 1.0, 2.0])
+    grid = -10.0 + np.arange(-5.0, 5.0 + 1e-9, 0.5)
+    fit = op.fit_bias(grid, curve(grid + 10.0)[None, :], curve(hood)[None, :], hood)
+    assert fit.bias_mV == pytest.approx(-10.0, abs=0.05) and not fit.at_edge
