@@ -111,12 +111,16 @@ def main(argv=None) -> int:
     """Command line: see the module docstring."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--full", type=Path, required=True, help="experiment directory of the full-scale runs")
-    parser.add_argument("--down", type=Path, required=True, help="experiment directory of the downscaled runs")
+    parser.add_argument("--down", type=Path, nargs="+", required=True,
+                        help="experiment directories of the downscaled runs (labels are merged)")
     parser.add_argument("--out", type=Path, required=True, help="markdown file to write")
     parser.add_argument("--header", default="# Scale fidelity", help="first line(s) of the markdown")
     args = parser.parse_args(argv)
     settings = load_settings()
-    full, down = _labels(args.full), _labels(args.down)
+    full, down = _labels(args.full), {}
+    for folder in args.down:
+        for label, runs in _labels(folder).items():
+            down.setdefault(label, []).extend(runs)
     tables = {label: compare(run_table(full[label][0], settings), [run_table(r, settings) for r in down[label]])
               for label in full if label in down}
     spread = seed_spread([run_table(r, settings) for r in down.get("reference", [])])

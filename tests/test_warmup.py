@@ -29,12 +29,17 @@ def test_presim_covers_five_slowest_time_constants(model):
     assert presim_ms(config(model, t_presim_ms=0.0, warmup_factor=0.0)) == 0.0
 
 
-def test_glif_slowest_time_constant_is_its_after_spike_current():
-    """The catalogue value must follow the PD14 parameters (1 / asc_decay_1), not be a free number."""
-    glif = load_catalogue()["glif_psc_nestml"]
-    assert glif.slowest_time_constant_ms == pytest.approx(1.0 / glif.pd14["asc_decay_1"], rel=1e-2)
-    adex = load_catalogue()["aeif_psc_exp_nestml"]
-    assert adex.slowest_time_constant_ms == adex.pd14["tau_w"]
+def test_slowest_time_constant_follows_the_cells_of_every_rule():
+    """The catalogue value must follow the parameters the runs use (GLIF 1 / asc_decay_1, AdEx tau_w, the slower
+    of the E and I cells, under every calibration rule), not be a free number."""
+    from cortexzoo.models.catalogue import get_model, model_rules
+
+    for name, slow in (("glif_psc_nestml", lambda p: 1.0 / p["asc_decay_1"]), ("aeif_psc_exp_nestml",
+                                                                                lambda p: p["tau_w"])):
+        for rule in model_rules(name):
+            spec = get_model(name, rule)
+            expected = max(slow(spec.params_for(cell_type=t)) for t in ("E", "I"))
+            assert spec.slowest_time_constant_ms == pytest.approx(expected, rel=1e-2), (name, rule)
 
 
 def test_catalogue_entry_without_slowest_time_constant_is_refused(tmp_path):
