@@ -92,7 +92,7 @@ def markdown(tables: dict, spread: pd.Series, header: str) -> str:
     lines = [header, "", "| model | mean abs. rate error | max abs. rate error (population) | "
              "mean CV full / down | mean LV full / down |", "|---|---|---|---|---|"]
     for label, t in tables.items():
-        err = t.rate_rel_error.abs()
+        err = t.rate_rel_error.abs().replace(np.inf, np.nan)  # a population silent at full scale has no relative error
         lines.append(f"| {label} | {err.mean():.1%} | {err.max():.1%} ({err.idxmax()}) | "
                      f"{t.cv_full.mean():.2f} / {t.cv_down.mean():.2f} | {t.lv_full.mean():.2f} / "
                      f"{t.lv_down.mean():.2f} |")
@@ -101,10 +101,14 @@ def markdown(tables: dict, spread: pd.Series, header: str) -> str:
     for label, t in tables.items():
         lines += [f"### {label}", "", "| population | rate full (Hz) | rate down (Hz) | error | CV full | CV down | "
                   "LV full | LV down |", "|---|---|---|---|---|---|---|---|"]
-        lines += [f"| {pop} | {r.rate_full:.3f} | {r.rate_down:.3f} | {r.rate_rel_error:+.1%} | {r.cv_full:.2f} | "
+        lines += [f"| {pop} | {r.rate_full:.3f} | {r.rate_down:.3f} | {_relative(r.rate_rel_error)} | {r.cv_full:.2f} | "
                   f"{r.cv_down:.2f} | {r.lv_full:.2f} | {r.lv_down:.2f} |" for pop, r in t.iterrows()]
         lines.append("")
     return "\n".join(lines)
+
+
+def _relative(x: float) -> str:
+    return f"{x:+.1%}" if np.isfinite(x) else "(silent at full scale)"
 
 
 def main(argv=None) -> int:
