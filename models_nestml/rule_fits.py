@@ -129,7 +129,7 @@ def cell_report(model: str, cell: dict, scale: float, weight_pA: float, bias_pA:
     try:
         passive = passive_properties(model, cell, delta_pA=10.0 * scale)
         r_in, tau = passive.R_in_MOhm * scale, passive.tau_m_ms
-    except Exception:  # a cell that fires at rest or never settles has no passive properties
+    except CortexzooError:  # a cell that fires at rest or never settles has no passive properties
         r_in, tau = float("nan"), float("nan")
     rates = simulate_fi(fresh_kernel(), model, [dict(cell, I_e=0.0)], RHEOBASE_LADDER_PA * scale + bias_pA)[0]
     return {"psp_peak_mV": float(trace.peak_mV[0]), "psp_integral_mV_ms": float(trace.integral_mV_ms[0]),
