@@ -269,10 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_models)
 
     p = add("calibrate", help="calibrate the model zoo to the PD14 LIF by one rule; update the catalogue")
-    p.add_argument("--rule", default="psp_rheobase", choices=("published", "psp_rheobase", "operating_point"),
+    # No default: the rules differ in cost (23 s to ~45 min) and runs use the catalogue's default_rule,
+    # so recalibrating "the" rule silently would refit one that runs may not use.
+    p.add_argument("--rule", required=True, choices=("published", "psp_rheobase", "operating_point"),
                    help="published: published cells, input scale from the PSP integral; psp_rheobase: f-I fit with "
-                        "the rheobase pinned (default); operating_point: rate under PD14 shot noise matched at the "
-                        "working points (docs/calibration.md)")
+                        "the rheobase pinned; operating_point (the models' default_rule): rate under PD14 shot noise "
+                        "matched at the working points (docs/calibration.md)")
     p.add_argument("--out", default=None,
                    help="folder for the f-I plot and table (default: models_nestml/calibration, used by reports)")
     p.add_argument("--models", nargs="*", help="catalogue models to calibrate (default: all)")

@@ -399,6 +399,7 @@ def _provenance(rule: str, fit: dict) -> dict:
         out = {"input_scale": fit["scale"], **fit["report"]}
     if rule == "operating_point":
         out.update(bias_mV=fit["fit"].bias_mV, loss=fit["fit"].loss, bias_at_edge=fit["fit"].at_edge,
+                   gain_at_edge=any(fit["gain_at_edge"].values()) if fit.get("gain_at_edge") else False,
                    within_tolerance=f"{int(fit['check'].within_tolerance.sum())}/{len(fit['check'])}",
                    **{f"gain_{k}": v for k, v in fit["gain"].items()})
     return {k: (bool(v) if isinstance(v, (bool, np.bool_)) else round(float(v), 6)

@@ -227,9 +227,12 @@ def calibrate_operating_point(name: str, recipe: rules.Recipe, working_points: l
         best["report"] = cell_report(name, best["params"], scale, weight_pA, best["bias_pA"])
         types[cell_type] = best
         gain = ", ".join(f"{k} {v:.4g}" for k, v in best["gain"].items())
+        ok = int(best["check"].within_tolerance.sum())
         say(f"{name} [{cell_type}] operating point: bias {best['fit'].bias_mV:+.2f} mV ({best['bias_pA']:+.1f} pA)"
-            f"{', ' + gain if gain else ''}, loss {best['fit'].loss:.2f}, "
-            f"{int(best['check'].within_tolerance.sum())}/{len(wps)} working points within tolerance")
+            f"{', ' + gain if gain else ''}, loss {best['fit'].loss:.2f}, {ok}/{len(wps)} working points within "
+            f"tolerance" + ("" if ok == len(wps) else " -- NOT ACCEPTED: a finding, see operating_points.csv")
+            + (f"; {', '.join(k for k, e in best['gain_at_edge'].items() if e)} on the edge of its grid"
+               if any(best["gain_at_edge"].values()) else ""))
     return {"types": types, "psc_per_reference_psc": {t: round(v["scale"], 6) for t, v in types.items()},
             "bias": {t: v["bias_pA"] for t, v in types.items()}}
 
@@ -252,8 +255,10 @@ def _best_gain(name, cell, scale, wps, lif_curves, gain, say, settings) -> dict:
     offsets = fit.bias_mV + np.arange(-settings.fine_halfwidth_mV, settings.fine_halfwidth_mV + 1e-9, 0.5)
     fine, curves = _fit_stage(name, params, scale, wps, lif_curves, settings, say, offsets, settings.n_neurons,
                               settings.measure_ms, "fine")
+    edge = {k: bool(np.isclose(v, min(map(float, values))) or np.isclose(v, max(map(float, values))))
+            for k, v in gains.items()}  # the best gain on the grid's edge: the optimum may lie beyond it
     return {"params": params, "scale": scale, "fit": fine, "curves": curves, "offsets_mV": offsets, "gain": gains,
-            "coarse_bias_mV": fit.bias_mV}
+            "gain_at_edge": edge, "coarse_bias_mV": fit.bias_mV}
 
 
 def _fit_stage(name, params, scale, wps, lif_curves, settings, say, offsets, n_neurons, measure_ms, stage):

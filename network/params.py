@@ -143,7 +143,8 @@ def parse_run_config(raw: dict, where: str = "run config") -> RunConfig:
         try:  # unknown rule, or no values for it yet -> what to run
             get_model(neuron["model"], neuron["calibration"])
         except CortexzooError as err:
-            raise CortexzooError(f"{where} [neuron] calibration = {neuron['calibration']!r}: {err.problem}",
+            table = "" if "[variants." in where or "[reference]" in where else " [neuron]"
+            raise CortexzooError(f"{where}{table} calibration = {neuron['calibration']!r}: {err.problem}",
                                  err.fix) from None
     bad_pops = [p for p in neuron["by_population"] if p not in POPULATIONS]
     if bad_pops:

@@ -20,7 +20,7 @@ def _probe_neurons(nest, spec, cell_type):
         "rest": {},
         "exc": {}, "exc_slow": {tau_exc: 4 * TAU_SYN_MS},
         "inh": {}, "inh_slow": {tau_inh: 4 * TAU_SYN_MS},
-        "bias": {bias: 50.0},
+        "bias": {bias: 50.0 * spec.scale_for(cell_type)},
     }
     neurons = {}
     for label, extra in variants.items():
@@ -53,10 +53,12 @@ def test_model_roles_and_ports_act_as_the_network_assumes(nest_kernel, name):
         exc, inh = spec.receptor("exc", rtypes), spec.receptor("inh", rtypes)
         assert (exc, inh) == ((1, 2) if spec.is_nestml else (0, 0))
         sg = nest.Create("spike_generator", params={"spike_times": [1.0]})
+        # the network maps every current with the rule's input scale (a published Izhikevich 2003 cell: ~0.03)
+        w = PSC_PA * spec.scale_for(cell_type)
         for label in ("exc", "exc_slow"):
-            nest.Connect(sg, neurons[label], syn_spec={"receptor_type": exc, "weight": PSC_PA})
+            nest.Connect(sg, neurons[label], syn_spec={"receptor_type": exc, "weight": w})
         for label in ("inh", "inh_slow"):
-            nest.Connect(sg, neurons[label], syn_spec={"receptor_type": inh, "weight": -PSC_PA})
+            nest.Connect(sg, neurons[label], syn_spec={"receptor_type": inh, "weight": -w})
         probes[cell_type] = neurons
     nest.Simulate(6.0)  # spike arrives at 2 ms; read 4 ms later, near the PSP's peak
     for cell_type, neurons in probes.items():

@@ -5,7 +5,7 @@ import pytest
 
 from cortexzoo.models import load_catalogue
 from cortexzoo.network.output import load_run
-from cortexzoo.network.params import parse_run_config
+from cortexzoo.network.params import load_pd14, parse_run_config
 from cortexzoo.network.run import run_network
 
 MODELS = sorted(load_catalogue())
@@ -29,6 +29,8 @@ def test_model_runs_in_pd14_by_config(model, tmp_path, nestml_module):
     assert 0.05 < rate < 100.0, f"{model}: mean rate {rate:.2f} Hz is silent or runaway"
     comp = run.metadata["k_compensation"]
     assert len(comp["history"]) == comp["windows"] and np.isfinite(comp["dc_pA"]).all()
+    # the bias parameter carries the compensating DC, mapped with the population's cell type, plus the rule's bias
     bias = spec.role("bias_current")
+    cell_types = dict(zip(load_pd14()["populations"], load_pd14()["cell_types"]))
     assert [run.metadata["neuron_parameters"][p][bias] for p in run.populations] == pytest.approx(
-        [spec.weight(dc) for dc in comp["dc_pA"]], abs=1e-5)
+        [spec.bias_current(dc, cell_types[p]) for p, dc in zip(run.populations, comp["dc_pA"])], abs=1e-5)
