@@ -93,8 +93,10 @@ CASES = [(name, ct) for name in sorted(CATALOGUE) for ct in ("E", "I")]
 
 
 def _params(spec, cell_type, tau_exc=TAU_PD14, tau_inh=TAU_PD14):
-    """Catalogue PD14 parameters of one cell type, synaptic time constants set through the roles."""
+    """Catalogue PD14 parameters of one cell type, synaptic time constants set through the roles, with the
+    rule's bias current as the network gives it (its rheobase is measured with it)."""
     params = spec.params_for(POPULATION[cell_type], cell_type)
+    params[spec.role("bias_current")] = spec.bias_current(0.0, cell_type)
     params[spec.role("tau_syn_exc")] = tau_exc
     params[spec.role("tau_syn_inh")] = tau_inh
     return params
@@ -202,7 +204,7 @@ def test_one_psc_delivers_w_tau(nest_kernel, name, cell_type):
     is not exp(-t/tau_syn).
     """
     spec, nest = CATALOGUE[name], nest_kernel
-    w = spec.weight(W_FRACTION * PSC_REF_PA)
+    w = spec.weight(W_FRACTION * PSC_REF_PA, cell_type)
     neurons = _charge_network(nest, spec, cell_type, w)
     mm, sr = _record(nest, spec, neurons, SETTLE_MS)
     nest.Simulate(SETTLE_MS + WINDOW_MS)
@@ -277,13 +279,14 @@ def test_dc_and_psc_train_of_equal_charge_match(nest_kernel, name, cell_type):
     """
     spec, nest = CATALOGUE[name], nest_kernel
     assert spec.rheobase_pA, f"{name}: the catalogue needs a rheobase to choose a subthreshold drive"
-    current = 0.5 * spec.rheobase_pA
+    current = 0.5 * spec.rheobase_pA * spec.scale_for(cell_type)  # rheobase in LIF pA, the drive in the model's
     neurons = _drive_network(nest, spec, cell_type, current)
     mm, sr = _record(nest, spec, neurons, SETTLE_MS - 2 * H)
     nest.Simulate(SETTLE_MS)
     bias = spec.role("bias_current")
-    neurons["dc_exc"].set({bias: current})
-    neurons["dc_inh"].set({bias: -current})
+    base = spec.bias_current(0.0, cell_type)
+    neurons["dc_exc"].set({bias: base + current})
+    neurons["dc_inh"].set({bias: base - current})
     nest.Simulate(DRIVE_MS)
     dev = _deviations(spec, neurons, mm, sr)
     g0, _ = _initial_slope(dev["pulse"], current)
