@@ -271,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("calibrate", help="calibrate the model zoo to the PD14 LIF by one rule; update the catalogue")
     # No default: the rules differ in cost (23 s to ~45 min) and runs use the catalogue's default_rule,
     # so recalibrating "the" rule silently would refit one that runs may not use.
+    # the choices are cortexzoo.models.catalogue.RULES, spelled out: the CLI starts without the model stack
     p.add_argument("--rule", required=True, choices=("published", "psp_rheobase", "operating_point"),
                    help="published: published cells, input scale from the PSP integral; psp_rheobase: f-I fit with "
                         "the rheobase pinned; operating_point (the models' default_rule): rate under PD14 shot noise "

@@ -125,9 +125,9 @@ def main(argv=None) -> int:
     for folder in args.down:
         for label, runs in _labels(folder).items():
             down.setdefault(label, []).extend(runs)
-    tables = {label: compare(run_table(full[label][0], settings), [run_table(r, settings) for r in down[label]])
-              for label in full if label in down}
-    spread = seed_spread([run_table(r, settings) for r in down.get("reference", [])])
+    down = {label: [run_table(r, settings) for r in runs] for label, runs in down.items() if label in full}
+    tables = {label: compare(run_table(full[label][0], settings), down[label]) for label in down}
+    spread = seed_spread(down.get("reference", []))
     args.out.write_text(markdown(tables, spread, args.header) + "\n")
     print(args.out.read_text())
     return 0

@@ -35,6 +35,7 @@ import numpy as np
 from cortexzoo.errors import CortexzooError
 from cortexzoo.models import calibration_tables, rules
 from cortexzoo.models.calibration_figures import plot_fi_curves, plot_rate_response
+from cortexzoo.models.catalogue import RULES
 from cortexzoo.models.catalogue import catalogue_path as default_catalogue_path
 from cortexzoo.models.catalogue_edit import format_quantity, update_catalogue_text, write_catalogue_atomically
 from cortexzoo.models.fitting import (
@@ -95,7 +96,7 @@ class ModelCalibration:
     Attributes
     ----------
     base : dict
-        ``{cell_type: params}``; cell type ``None`` means one set for E and I.
+        ``{"E": params, "I": params}``: the cells the search starts from.
     free : dict
         Fitted parameter -> ``(low, high, n_coarse, unit, log_grid)``.
     scale_keys : tuple
@@ -194,7 +195,6 @@ def fit_model(name: str, cell_type, lif: LifTarget, target_psp: float, weight_pA
     return best
 
 
-RULES = ("published", "psp_rheobase", "operating_point")
 _METHODS = {
     "published": "published cells (models_nestml/cell_types.toml) untouched; input scale per cell type from the "
                  "PSP integral of the reference PSC at rest (docs/calibration.md)",
@@ -275,7 +275,7 @@ def _fit_psp_rheobase(out_dir: Path, models: list, say, t0: float) -> dict:
             entry["types"][cell_type] = _final_curve(name, fit, final, reference["rates"], weight)
             _report_fit(say, name, cell_type, fit, t0)
         # the PSP criterion makes the input map 1 for every type (reported: LIF PSP / model PSP of the E cell)
-        ref = entry["types"]["E" if "E" in MODELS[name].base else None]
+        ref = entry["types"]["E"]
         entry["psc_per_reference_psc"] = round(target_psp / ref["psp_mV"], 3)
         entry["psp_mV"] = ref["psp_mV"]
         results[name] = entry
@@ -329,7 +329,7 @@ def _final_curve(name: str, fit: dict, final, lif_rates, weight: float) -> dict:
 def _report_fit(say, name: str, cell_type, fit: dict, t0: float) -> None:
     edge = f"  AT EDGE: {fit['at_edge']}" if fit["at_edge"] else ""
     free = ", ".join(f"{k}={v:.4g}" for k, v in fit["free"].items())
-    say(f"{name} [{cell_type or 'E/I'}]: {free}, scale {fit['scale']:.4g} -> residual "
+    say(f"{name} [{cell_type}]: {free}, scale {fit['scale']:.4g} -> residual "
         f"{fit['residual_Hz']:.2f} Hz, rheobase {fit['rheobase_pA']:.1f} pA, PSP {fit['psp_mV']:.4f} mV"
         f"{edge} ({time.perf_counter() - t0:.0f} s)")
 
@@ -415,7 +415,7 @@ def _table(path: Path, reference: dict, results: dict) -> None:
              "psp_mV": reference["psp_mV"], "at_edge": ""}]
     for name, entry in results.items():
         for cell_type, fit in entry["types"].items():
-            rows.append({"model": name, "cell_type": cell_type or "all",
+            rows.append({"model": name, "cell_type": cell_type,
                          "fitted_parameters": " ".join(f"{k}={v:.5g}" for k, v in fit["free"].items()),
                          "input_scale": fit["scale"], "residual_Hz": fit["residual_Hz"],
                          "rheobase_pA": fit["rheobase_pA"], "psc_per_reference_psc": entry["psc_per_reference_psc"],

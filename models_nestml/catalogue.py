@@ -382,8 +382,25 @@ def load_catalogue(path: Path | None = None) -> dict:
         Catalogue name -> :class:`ModelSpec`.
     """
     path = Path(path or catalogue_path())
-    raw = read_toml(path, "Model catalogue")
-    models = raw.get("models", {})
+    return _parse_all(raw_models(path), path)
+
+
+def raw_models(path: Path | None = None) -> dict:
+    """The ``[models]`` tables of the catalogue as written (not validated).
+
+    Parameters
+    ----------
+    path : pathlib.Path, optional
+        Defaults to :func:`catalogue_path`.
+
+    Returns
+    -------
+    dict
+    """
+    return read_toml(Path(path or catalogue_path()), "Model catalogue").get("models", {})
+
+
+def _parse_all(models: dict, path: Path) -> dict:
     for name, entry in models.items():
         for rule in entry.get("rules", {}) if isinstance(entry, dict) else ():
             _parse_entry(name, entry, path, rule)
@@ -402,9 +419,11 @@ def model_rules(name: str, path: Path | None = None) -> list:
     -------
     list of str
     """
-    get_model(name, path=path)
-    raw = read_toml(Path(path or catalogue_path()), "Model catalogue")["models"][name]
-    return [r for r in RULES if r in raw.get("rules", {})] or ["published"]
+    path = Path(path or catalogue_path())
+    models = raw_models(path)
+    if name not in models:
+        get_model(name, path=path)  # raises, listing the catalogue's models
+    return [r for r in RULES if r in models[name].get("rules", {})] or ["published"]
 
 
 def get_model(name: str, rule: str | None = None, path: Path | None = None) -> ModelSpec:
@@ -428,17 +447,16 @@ def get_model(name: str, rule: str | None = None, path: Path | None = None) -> M
     CortexzooError
         When the name is not in the catalogue; the message lists the known models.
     """
-    catalogue = load_catalogue(path)
+    path = Path(path or catalogue_path())
+    models = raw_models(path)
+    catalogue = _parse_all(models, path)  # the whole catalogue is validated on every lookup
     if name not in catalogue:
         raise CortexzooError(
             f"Unknown neuron model {name!r}; the catalogue has: {', '.join(sorted(catalogue))}.",
             "Use one of those names, or add the model: a .nestml file in models_nestml/ plus a "
             "[models.<name>] table in models_nestml/catalogue.toml.",
         )
-    if not rule:
-        return catalogue[name]
-    path = Path(path or catalogue_path())
-    return _parse_entry(name, read_toml(path, "Model catalogue")["models"][name], path, rule)
+    return catalogue[name] if not rule else _parse_entry(name, models[name], path, rule)
 
 
 def model_spec(config) -> ModelSpec:

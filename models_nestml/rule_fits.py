@@ -221,8 +221,7 @@ def calibrate_operating_point(name: str, recipe: rules.Recipe, working_points: l
         # a model with the PD14 membrane takes inputs as the LIF does; the others get the PSP-integral scale
         scale = 1.0 if recipe.membrane else integral_scale(name, cell, lif_integral, weight_pA)
         best = _best_gain(name, cell, scale, wps, lif_curves, recipe.operating_point.get("gain", {}), say, settings)
-        # the fitted mean shift b (mV) as a current: b x G_LIF in LIF pA, mapped into the model's pA
-        best["bias_pA"] = float(best["fit"].bias_mV * G_LIF_NS * scale)
+        best["bias_pA"] = op.bias_current_pA(best["fit"].bias_mV, scale)
         best["check"] = _check_working_points(name, best["params"], scale, best["bias_pA"], wps, say, settings)
         best["report"] = cell_report(name, best["params"], scale, weight_pA, best["bias_pA"])
         types[cell_type] = best
@@ -237,8 +236,6 @@ def calibrate_operating_point(name: str, recipe: rules.Recipe, working_points: l
             "bias": {t: v["bias_pA"] for t, v in types.items()}}
 
 
-#: Leak conductance of the PD14 LIF (C_m / tau_m): pA of DC per mV of mean input.
-G_LIF_NS = 25.0
 
 
 def _best_gain(name, cell, scale, wps, lif_curves, gain, say, settings) -> dict:

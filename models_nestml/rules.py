@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cortexzoo.errors import CortexzooError
+from cortexzoo.models.catalogue import CELL_TYPES
 from cortexzoo.models.units import to_nest
 
 HERE = Path(__file__).resolve().parent
 RECIPES_PATH = HERE / "recipes.toml"
 CELL_TYPES_PATH = HERE / "cell_types.toml"
-CELL_TYPES = ("E", "I")
 #: The PD14 LIF membrane every mapped cell gets (PD14 Table 5): g = C_m / tau_m, window = V_th - E_L.
 PD14_G_NS = 25.0
 PD14_WINDOW_MV = 15.0
@@ -105,16 +105,14 @@ def load_recipes() -> dict:
 
 def _catalogue_base(model: str):
     """The catalogue entry of ``model`` without any rule: its own (published) cell."""
-    from cortexzoo.models.catalogue import _parse_entry, catalogue_path
-    from cortexzoo.schema import read_toml
+    from cortexzoo.models.catalogue import _parse_entry, catalogue_path, raw_models
 
-    path = catalogue_path()
-    models = read_toml(path, "Model catalogue").get("models", {})
+    models = raw_models()
     if model not in models:
         raise CortexzooError(f"{RECIPES_PATH.name} [{model}]: cells come from the catalogue, which has no such model.",
                              "Add the model to catalogue.toml or give its cells in cell_types.toml.")
     raw = {k: v for k, v in models[model].items() if k not in ("rules", "default_rule")}
-    return _parse_entry(model, raw, path)
+    return _parse_entry(model, raw, catalogue_path())
 
 
 def leak_conductance_nS(cell: dict, membrane: dict) -> float:
