@@ -4,7 +4,9 @@ An experiment config (TOML) names the reference model and its seeds, the
 variants with per-variant parameter overrides, the shared scale, background,
 durations and threads, and the validation settings. It expands into one run
 config per (model, seed); every run shares the network settings, so reference
-and variants always run at the same scale.
+and variants always run at the same scale. A variant may change PD14 values
+(``pd14 = { synapses = { g = -4.4 } }``, merged over ``[network] pd14``) for
+its own runs only, e.g. as a positive control of the validation.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cortexzoo.errors import CortexzooError
-from cortexzoo.network.params import NETWORK_FIELDS, SIMULATION_FIELDS, RunConfig, parse_run_config
+from cortexzoo.network.params import (NETWORK_FIELDS, SIMULATION_FIELDS, RunConfig, check_pd14_overrides,
+                                      merge_pd14_overrides, parse_run_config)
 from cortexzoo.schema import REQUIRED, Field, check_table, read_toml
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parent
@@ -52,7 +55,11 @@ VARIANT_FIELDS = {
     "by_population": Field(dict, {}, "per-population overrides, e.g. [variants.X.by_population.L4E]"),
     "calibration": Field(str, "", "calibration rule: published, psp_rheobase or operating_point "
                          "(docs/calibration.md); empty: the model's default_rule in the catalogue"),
+    "pd14": Field(dict, {}, "overrides of network/pd14.toml values for this variant's runs only, merged over "
+                  "[network] pd14, e.g. { synapses = { g = -4.4 }, bg_rate_Hz = 7.6 }"),
 }
+# Validation refuses runs whose population sizes differ, so a variant must keep the reference's.
+_SHARED_PD14_KEYS = ("full_num_neurons",)
 # Simulation settings shared by all runs; the seed comes from the seed lists.
 SHARED_SIMULATION_FIELDS = {k: v for k, v in SIMULATION_FIELDS.items() if k != "seed"}
 VALIDATION_FIELDS = {
@@ -197,6 +204,7 @@ def load_experiment(path) -> Experiment:
         raise CortexzooError(f"{path}: unknown table(s) {', '.join(map(repr, unknown))}.",
                              f"Allowed tables: {', '.join(allowed)}.")
     tables = {name: check_table(raw.get(name, {}), fields, f"{path} [{name}]") for name, fields in TABLES.items()}
+    tables["network"]["pd14"] = check_pd14_overrides(tables["network"]["pd14"], f"{path} [network] pd14")
     raw_variants = raw.get("variants", {})
     if not isinstance(raw_variants, dict):
         raise CortexzooError(f"{path} [variants] must be a table of tables.", "Write [variants.<label>] sections.")
@@ -210,14 +218,17 @@ def load_experiment(path) -> Experiment:
         if label == ref["label"]:
             raise CortexzooError(f"{where}: label clashes with the reference label.", "Rename the variant.")
         variants[label] = check_table(table, VARIANT_FIELDS, where)
+        variants[label]["pd14"] = _variant_pd14(variants[label]["pd14"], where)
         seeds = variants[label]["seeds"] or tables["validation"]["variant_seeds"]
         variants[label]["seeds"] = seeds
 
-    def run_config(model, seed, params, by_population, where, calibration=""):
+    def run_config(model, seed, params, by_population, where, calibration="", pd14=None):
+        # The variant's PD14 overrides go over the experiment's, for this run only.
+        network = {**tables["network"], "pd14": merge_pd14_overrides(tables["network"]["pd14"], pd14 or {})}
         try:
             return parse_run_config({
                 "simulation": {**tables["simulation"], "seed": seed},
-                "network": tables["network"],
+                "network": network,
                 "neuron": {"model": model, "params": params, "by_population": by_population,
                            "calibration": calibration},
             }, where=where)
@@ -231,7 +242,7 @@ def load_experiment(path) -> Experiment:
             for s in ref["seeds"]]
     for label, v in variants.items():
         runs += [PlannedRun(label, s, False, run_config(v["model"], s, v["params"], v["by_population"],
-                                                        f"{path} [variants.{label}]", v["calibration"]))
+                                                        f"{path} [variants.{label}]", v["calibration"], v["pd14"]))
                  for s in v["seeds"]]
     # Validate the validation overrides now, not after an hour of simulation.
     from cortexzoo.validation.settings import load_settings
@@ -241,3 +252,13 @@ def load_experiment(path) -> Experiment:
     except CortexzooError as err:
         raise CortexzooError(f"{path} [validation.settings]: {err.problem}", err.fix) from None
     return Experiment(path, raw, tables, variants, runs)
+
+
+def _variant_pd14(overrides: dict, where: str) -> dict:
+    """A variant's PD14 overrides, checked and with the file's types; population sizes stay shared."""
+    shared = [key for key in _SHARED_PD14_KEYS if key in overrides]
+    if shared:
+        raise CortexzooError(f"{where} pd14.{shared[0]}: a variant cannot change the population sizes; validation "
+                             "compares populations of equal size.",
+                             f"Set pd14 = {{ {shared[0]} = [...] }} in [network] to change them for all runs.")
+    return check_pd14_overrides(overrides, f"{where} pd14")

@@ -7,6 +7,7 @@ theirs are the same model at every scale.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,149 @@ def load_pd14(path: Path | None = None) -> dict:
 
 
 POPULATIONS = tuple(load_pd14()["populations"])
+
+# pd14.toml keys a run may not override, and why. The builder and the run identity read these
+# from the file itself (or fix them), so an override would be recorded but never simulated.
+FIXED_PD14_KEYS = {
+    "populations": "every table, override and output is keyed by the PD14 population names",
+    "cell_types": "the E/I roles of the populations are part of the model, not a parameter",
+    "synapses.rule": "the network builder always connects with fixed_total_number",
+    "simulation.resolution_ms": "the presimulation length and the run identity read the file's resolution",
+    # Not read by the network: the neurons' own parameters come from the catalogue and [neuron] params.
+    "reference_neuron.E_L_mV": "the network never reads it; set neuron parameters with params = { E_L = ... }",
+    "reference_neuron.V_th_mV": "the network never reads it; set neuron parameters with params = { V_th = ... }",
+}
+
+
+def check_pd14_overrides(overrides: dict, where: str = "[network] pd14", pd14: dict | None = None) -> dict:
+    """Validate overrides of ``network/pd14.toml`` values and give them the file's types.
+
+    Overrides have the file's nesting, e.g. ``{"synapses": {"g": -4.4}, "bg_rate_Hz": 7.6}``.
+    A list replaces the file's list as a whole and must have its length.
+
+    Parameters
+    ----------
+    overrides : dict
+        The ``pd14`` table of a ``[network]`` table or a variant.
+    where : str
+        File and key for messages, e.g. ``"quick.toml [network] pd14"``.
+    pd14 : dict, optional
+        Parameter file contents; defaults to ``network/pd14.toml``.
+
+    Returns
+    -------
+    dict
+        The overrides, ints where the file has ints and floats where it has floats.
+
+    Raises
+    ------
+    CortexzooError
+        Naming the key path and the allowed keys for an unknown or fixed key, a
+        value where the file has a table (or the reverse), a list of the wrong
+        length or a value of the wrong type.
+    """
+    return _checked_override(overrides, pd14 or load_pd14(), "", where)
+
+
+def merge_pd14_overrides(base: dict, over: dict) -> dict:
+    """Deep merge: tables merge key by key, any other value of ``over`` replaces ``base``'s.
+
+    Parameters
+    ----------
+    base, over : dict
+        The parameter file or an override table, and the overrides to put over it.
+
+    Returns
+    -------
+    dict
+        A new dict; ``base`` and ``over`` are not modified.
+    """
+    out = dict(base)
+    for key, value in over.items():
+        both_tables = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = merge_pd14_overrides(out[key], value) if both_tables else value
+    return out
+
+
+def apply_pd14_overrides(pd14: dict, overrides: dict, where: str = "[network] pd14") -> dict:
+    """The parameter file with validated overrides merged in (see :func:`check_pd14_overrides`).
+
+    Parameters
+    ----------
+    pd14 : dict
+        Parameter file contents (not modified).
+    overrides : dict
+    where : str
+        File and key for messages.
+
+    Returns
+    -------
+    dict
+    """
+    return merge_pd14_overrides(pd14, check_pd14_overrides(overrides, where, pd14))
+
+
+def _key_path(path: str, key) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _overridable(table: dict, path: str) -> list:
+    """Keys of a pd14.toml table an override may name (tables only if something in them may change)."""
+    out = []
+    for key, value in table.items():
+        sub = _key_path(path, key)
+        if sub in FIXED_PD14_KEYS or (isinstance(value, dict) and not _overridable(value, sub)):
+            continue
+        out.append(f"[{sub}]" if isinstance(value, dict) else key)
+    return out
+
+
+def _checked_override(value, current, path: str, where: str):
+    """``value`` checked against the file's ``current`` value at ``path``, with the file's types."""
+    name = f"{where}.{path}" if path else where
+    table = f"[{path}] of network/pd14.toml" if path else "network/pd14.toml (top level)"
+    if isinstance(current, dict):
+        if not isinstance(value, dict):
+            raise CortexzooError(f"{name} = {value!r}: network/pd14.toml has a table here, not a value.",
+                                 f"Give a table of keys of {table}: {', '.join(_overridable(current, path))}.")
+        out = {}
+        for key, sub_value in value.items():
+            sub = _key_path(path, key)
+            if key not in current or sub in FIXED_PD14_KEYS:
+                why = f"cannot be overridden: {FIXED_PD14_KEYS[sub]}" if sub in FIXED_PD14_KEYS else "unknown key"
+                allowed = _overridable(current, path)
+                raise CortexzooError(f"{where}.{sub}: {why}.",
+                                     f"Keys of {table} that may be overridden: {', '.join(allowed)}." if allowed
+                                     else f"Nothing in {table} may be overridden; remove {sub}.")
+            out[key] = _checked_override(sub_value, current[key], sub, where)
+        return out
+    if isinstance(value, dict):
+        raise CortexzooError(f"{name} is a table, but network/pd14.toml has a value here ({current!r}).",
+                             f"Give a value like the file's: {path} = {current!r}.")
+    if isinstance(current, list):
+        if not isinstance(value, list) or len(value) != len(current):
+            raise CortexzooError(f"{name} = {value!r}: network/pd14.toml has a list of {len(current)} entries here.",
+                                 f"Give all {len(current)} entries (per population, or per row and column of a "
+                                 f"matrix, in the order {', '.join(POPULATIONS)}).")
+        return [_checked_override(v, c, f"{path}[{i}]", where) for i, (v, c) in enumerate(zip(value, current))]
+    return _checked_scalar(value, current, name)
+
+
+def _checked_scalar(value, current, name: str):
+    """A number, string or boolean of the file's type (an integral float is accepted for an int)."""
+    if isinstance(current, (bool, str)):
+        if type(value) is not type(current):
+            raise CortexzooError(f"{name} = {value!r} has the wrong type.",
+                                 f"network/pd14.toml has {current!r} here; give a value of that type.")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise CortexzooError(f"{name} = {value!r}: expected a finite number.",
+                             f"network/pd14.toml has {current!r} here.")
+    if isinstance(current, int):
+        if value != int(value):
+            raise CortexzooError(f"{name} = {value!r}: expected an integer.", f"network/pd14.toml has {current!r} here.")
+        return int(value)
+    return float(value)
 
 
 def _positive_finite(value):
@@ -76,6 +220,8 @@ NETWORK_FIELDS = {
                                     exclusive_minimum=True),
     "compensation_max_windows": Field(int, 20, "self-consistent compensation: give up after this many windows",
                                       minimum=2),
+    "pd14": Field(dict, {}, "overrides of network/pd14.toml values with the file's nesting, e.g. "
+                  "{ synapses = { g = -4.4 }, bg_rate_Hz = 7.6 }"),
 }
 NEURON_FIELDS = {
     "model": Field(str, REQUIRED, "catalogue name of the neuron model (see `cortexzoo models`)"),
@@ -133,6 +279,8 @@ def parse_run_config(raw: dict, where: str = "run config") -> RunConfig:
     if unknown:
         raise CortexzooError(f"{where}: unknown table(s) {unknown}.", f"Allowed tables: {list(RUN_TABLES)}.")
     tables = {name: check_table(raw.get(name, {}), fields, f"{where} [{name}]") for name, fields in RUN_TABLES.items()}
+    # Stored with the file's types, so that g = -4 and g = -4.0 give one run identity.
+    tables["network"]["pd14"] = check_pd14_overrides(tables["network"]["pd14"], f"{where} [network] pd14")
     for key in ("N_scaling", "K_scaling"):
         if tables["network"][key] > 1.0:
             raise CortexzooError(f"{where} [network] {key} = {tables['network'][key]} is above 1 (full scale).",
@@ -218,7 +366,7 @@ class DerivedNetwork:
     thalamus : dict or None
         num_neurons, num_synapses (per population), weight_pA, rate/start/duration.
     pd14 : dict
-        The raw parameter file.
+        The parameter file with the run's ``[network] pd14`` overrides applied.
     """
 
     populations: tuple
@@ -242,7 +390,8 @@ def derive(network: dict, pd14: dict | None = None, rates_Hz=None) -> DerivedNet
     Parameters
     ----------
     network : dict
-        The ``[network]`` table of a :class:`RunConfig`.
+        The ``[network]`` table of a :class:`RunConfig`; its ``pd14`` overrides
+        (if any) are applied to the parameter file first.
     pd14 : dict, optional
         Parameter file contents; defaults to ``network/pd14.toml``.
     rates_Hz : sequence of float, optional
@@ -255,7 +404,8 @@ def derive(network: dict, pd14: dict | None = None, rates_Hz=None) -> DerivedNet
     -------
     DerivedNetwork
     """
-    pd14 = pd14 or load_pd14()
+    # Every number below, and net.pd14 that the builder reads, sees the run's overrides.
+    pd14 = apply_pd14_overrides(pd14 or load_pd14(), network.get("pd14", {}))
     n_scale, k_scale = network["N_scaling"], network["K_scaling"]
     full_n = np.array(pd14["full_num_neurons"], dtype=float)
     conn = np.array(pd14["conn_probs"], dtype=float)

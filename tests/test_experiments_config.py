@@ -6,6 +6,7 @@ The table of bad configs, arguments and directories is tests/test_bad_inputs.py.
 import pytest
 from experiment_helpers import HEAD, REPO, cli
 
+from cortexzoo.errors import CortexzooError
 from cortexzoo.experiments.cli import main
 from cortexzoo.experiments.config import load_experiment
 from cortexzoo.models.catalogue import load_catalogue
@@ -96,4 +97,70 @@ def test_validate_config_refuses_run_directory_options(tmp_path, capsys):
     assert "--reference cannot be combined" in capsys.readouterr().err
     assert main(["validate", "--reference", str(tmp_path)]) == 2
     assert "validate needs an experiment CONFIG or --candidate, --out" in capsys.readouterr().err
+    assert not results.exists()
+
+
+# A positive control (issue 13): variants that change PD14 values for their own runs only.
+PD14_VARIANTS = """
+[network.pd14.synapses]
+weight_rel_std = 0.2
+
+[variants.strong_inhibition]
+model = "iaf_psc_exp"
+pd14 = { synapses.g = -4.4, bg_rate_Hz = 8 }
+
+[variants.strong_inhibition_again]
+model = "iaf_psc_exp"
+[variants.strong_inhibition_again.pd14]
+bg_rate_Hz = 8.0
+synapses = { g = -4.4 }
+
+[variants.plain]
+model = "iaf_psc_exp"
+"""
+
+
+def test_variant_pd14_override_reaches_only_its_runs_and_changes_their_identity(tmp_path):
+    """Fails if a variant's pd14 override leaks into the reference or other variants, replaces the
+    experiment's [network] pd14 instead of merging over it, never reaches derive(), or is left out
+    of the run identity (a cached g = -4 run would then be reused for g = -4.4); fails too if the
+    same override written two ways (dotted keys, 8 vs 8.0) gives two identities."""
+    from cortexzoo.network.identity import identity_changes, run_identity
+    from cortexzoo.network.params import derive
+
+    path, _ = _write(tmp_path, "controls", PD14_VARIANTS)
+    exp = load_experiment(path)
+    pd14 = {run.name: run.config.network["pd14"] for run in exp.runs}
+    shared = {"synapses": {"weight_rel_std": 0.2}}
+    assert pd14["reference-seed1"] == pd14["plain-seed101"] == shared
+    assert pd14["strong_inhibition-seed101"] == {"synapses": {"weight_rel_std": 0.2, "g": -4.4}, "bg_rate_Hz": 8.0}
+    runs = {run.name: run for run in exp.runs}
+    strong, plain = runs["strong_inhibition-seed101"].config, runs["plain-seed101"].config
+    assert derive(strong.network).pd14["synapses"] == {**derive(plain.network).pd14["synapses"], "g": -4.4}
+    identity = {name: run_identity(runs[name].config) for name in
+                ("plain-seed101", "strong_inhibition-seed101", "strong_inhibition_again-seed101")}
+    assert identity["strong_inhibition-seed101"] == identity["strong_inhibition_again-seed101"]
+    changes = identity_changes(identity["plain-seed101"], identity["strong_inhibition-seed101"])
+    assert changes and "network.pd14.synapses.g: '(absent)' -> -4.4" in changes[0], changes
+
+
+@pytest.mark.parametrize("body, needles", [
+    ('[variants.x]\nmodel = "iaf_psc_exp"\npd14 = { synapses = { gg = -4.4 } }\n',
+     ["[variants.x] pd14.synapses.gg: unknown key", "PSP_exc_mean_mV, g,"]),
+    ('[variants.x]\nmodel = "iaf_psc_exp"\npd14 = { full_num_neurons = [1, 1, 1, 1, 1, 1, 1, 1] }\n',
+     ["[variants.x] pd14.full_num_neurons", "population sizes", "[network]"]),
+    ('[network.pd14]\nbg_rate = 7.6\n', ["[network] pd14.bg_rate: unknown key", "bg_rate_Hz"]),
+    ('[network.pd14]\nsynapses = -4.4\n', ["[network] pd14.synapses = -4.4", "table"]),
+])
+def test_bad_pd14_override_in_an_experiment_names_table_and_key(tmp_path, body, needles):
+    """Fails if a bad override in a variant or in [network] pd14 is accepted (the runs would
+    silently simulate the unchanged PD14), or reported without the file, the table and the key
+    path; or if a variant may change the population sizes, which validation refuses only after
+    every run has been simulated."""
+    path, results = _write(tmp_path, "bad_pd14", body)
+    with pytest.raises(CortexzooError) as err:
+        load_experiment(path)
+    text = str(err.value)
+    for needle in [str(path), *needles]:
+        assert needle in text, (needle, text)
     assert not results.exists()

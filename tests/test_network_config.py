@@ -11,7 +11,7 @@ import pytest
 
 from cortexzoo.errors import CortexzooError
 from cortexzoo.network.output import COMPLETE_MARKER, is_complete, load_run
-from cortexzoo.network.params import derive, parse_run_config
+from cortexzoo.network.params import derive, load_pd14, parse_run_config
 from cortexzoo.synapse import psc_over_psp
 
 CLI = [sys.executable, "-m", "cortexzoo.experiments.cli"]
@@ -202,3 +202,121 @@ def test_unknown_neuron_parameter_is_refused_before_running(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "'V_thresh'" in proc.stderr and "V_th" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------------------
+# [network] pd14: overrides of network/pd14.toml values (positive controls, issue 13)
+
+def _network(pd14=None, **table):
+    """A validated [network] table (full scale unless given) with PD14 overrides."""
+    table = {"N_scaling": 1.0, "K_scaling": 1.0, **table, "pd14": pd14 or {}}
+    return parse_run_config({"network": table, "neuron": {"model": "iaf_psc_exp"}}, "x.toml").network
+
+
+INHIBITORY = np.array([t == "I" for t in derive(_network()).cell_types])
+
+
+def test_g_override_scales_inhibitory_weights_and_the_k_scaling_dc():
+    """Fails if derive() reads g from pd14.toml instead of the run's override, or applies it to the
+    weights but not to the K-scaling compensation DC (which sums the recurrent weights).
+
+    Inhibitory columns scale by exactly -4.4/-4 = 1.1, excitatory ones stay, and the DC is
+    linear in g with a non-zero slope: dc(-4.4) - dc(-4.0) = dc(-4.0) - dc(-3.6) != 0.
+    """
+    scaled = {"K_scaling": 0.25}
+    nets = {g: derive(_network({"synapses": {"g": g}}, **scaled)) for g in (-3.6, -4.0, -4.4)}
+    base, strong = nets[-4.0], nets[-4.4]
+    assert strong.pd14["synapses"]["g"] == -4.4 and derive(_network(**scaled)).pd14["synapses"]["g"] == -4.0
+    np.testing.assert_allclose(strong.weight_mean_pA[:, INHIBITORY] / base.weight_mean_pA[:, INHIBITORY], 1.1,
+                               rtol=1e-12)
+    np.testing.assert_array_equal(strong.weight_mean_pA[:, ~INHIBITORY], base.weight_mean_pA[:, ~INHIBITORY])
+    step_up, step_down = strong.dc_pA - base.dc_pA, base.dc_pA - nets[-3.6].dc_pA
+    np.testing.assert_allclose(step_up, step_down, rtol=1e-9)
+    assert np.all(np.abs(step_up) > 1.0)  # pA: the inhibitory input is a large part of the DC
+
+
+def test_bg_rate_override_sets_poisson_rate_and_dc_background():
+    """Fails if the Poisson rate, the mean Poisson drive or the DC of background = "dc" keep the
+    file's 8 Hz when [network] pd14 sets bg_rate_Hz = 7.6 (all three are linear in the rate)."""
+    ratio = 7.6 / 8.0
+    poisson, poisson_low = derive(_network()), derive(_network({"bg_rate_Hz": 7.6}))
+    assert poisson_low.bg_rate_Hz == 7.6 and poisson.bg_rate_Hz == 8.0
+    np.testing.assert_allclose(poisson_low.mean_ext_drive_pA / poisson.mean_ext_drive_pA, ratio, rtol=1e-12)
+    dc, dc_low = derive(_network(background="dc")), derive(_network({"bg_rate_Hz": 7.6}, background="dc"))
+    np.testing.assert_allclose(dc_low.dc_pA / dc.dc_pA, ratio, rtol=1e-12)
+    assert dc_low.dc_pA[0] == pytest.approx(7.6 * 1600 * 87.81 * 0.5e-3, rel=1e-3)
+
+
+def test_pd14_override_keeps_the_file_types_and_leaves_the_file_alone():
+    """Fails if g = -4 (an integer in TOML) is stored as an int (another run identity than -4.0),
+    if an integral float is refused where the file has an int, or if derive() changes the
+    loaded file in place (the next run would inherit the override)."""
+    net = _network({"synapses": {"g": -4}, "K_ext": [1600.0, 1500, 2100, 1900, 2000, 1900, 2900, 2100]})
+    assert net["pd14"] == _network({"synapses": {"g": -4.0},
+                                    "K_ext": [1600, 1500, 2100, 1900, 2000, 1900, 2900, 2100]})["pd14"]
+    assert type(net["pd14"]["synapses"]["g"]) is float and type(net["pd14"]["K_ext"][0]) is int
+    pd14 = load_pd14()
+    derive(_network({"synapses": {"g": -5.0}, "bg_rate_Hz": 1.0}), pd14)
+    assert pd14 == load_pd14()
+
+
+@pytest.mark.parametrize("override, needles", [
+    ({"synapses": {"gg": -4.4}}, ["x.toml [network] pd14.synapses.gg: unknown key", "PSP_exc_mean_mV, g,"]),
+    ({"bg_rate": 7.6}, ["pd14.bg_rate: unknown key", "bg_rate_Hz", "[synapses]"]),
+    ({"synapses": -4.4}, ["pd14.synapses = -4.4", "table", "g"]),
+    ({"bg_rate_Hz": {"value": 7.6}}, ["pd14.bg_rate_Hz is a table", "8.0"]),
+    ({"K_ext": [1600, 1500]}, ["pd14.K_ext = [1600, 1500]", "list of 8", "L23E, L23I"]),
+    ({"conn_probs": [[0.1] * 8] * 7}, ["pd14.conn_probs", "list of 8"]),
+    ({"K_ext": [1600.5] * 8}, ["pd14.K_ext[0] = 1600.5", "integer"]),
+    ({"synapses": {"g": "-4.4"}}, ["pd14.synapses.g = '-4.4'", "number"]),
+    ({"populations": ["A"] * 8}, ["pd14.populations: cannot be overridden", "full_num_neurons"]),
+    ({"simulation": {"resolution_ms": 0.05}}, ["pd14.simulation.resolution_ms: cannot be overridden"]),
+])
+def test_bad_pd14_override_names_the_key_path_and_the_allowed_keys(override, needles):
+    """Fails if a misspelt key, a value in place of a table (or the reverse), a list of the wrong
+    length or type, or a key the builder does not take from the override is accepted silently
+    (the run would simulate the unchanged network) or reported without the key path and the fix."""
+    with pytest.raises(CortexzooError) as err:
+        _network(override)
+    text = str(err.value)
+    for needle in needles:
+        assert needle in text, (needle, text)
+
+
+def _connection_weights(nest, nodes, net, cell_type):
+    """Weights of all recurrent connections from populations of ``cell_type``, in NEST's order."""
+    neurons = nodes.populations[0]
+    for pop in nodes.populations[1:]:
+        neurons = neurons + pop
+    sources = [pop for pop, t in zip(nodes.populations, net.cell_types) if t == cell_type]
+    return np.concatenate([np.asarray(nest.GetConnections(source=s, target=neurons).get("weight"), dtype=float)
+                           for s in sources])
+
+
+def test_g_and_bg_rate_overrides_reach_the_nest_network():
+    """Fails if an override stops on the way from the config to NEST: the builder taking weights or
+    the background rate from pd14.toml (or a second derive() without the run's [network] table).
+
+    Two real builds with the same seed draw the same random numbers, so with g = -4.4 every
+    inhibitory connection is exactly 1.1 times its g = -4 twin, every excitatory one unchanged,
+    and the Poisson generators run at 7.6 Hz x in-degree; the g = -4.4 network then simulates.
+    """
+    from cortexzoo.network.pd14 import build_network
+
+    def built(pd14):
+        config = parse_run_config({
+            "simulation": {"seed": 7, "t_presim_ms": 0.0, "t_sim_ms": 100.0},
+            "network": {"N_scaling": 0.02, "K_scaling": 0.1, "k_compensation": "reference_rates", "pd14": pd14},
+            "neuron": {"model": "iaf_psc_exp"}}, "x.toml")
+        nest, nodes, _, net = build_network(config)
+        return nest, nodes, net, {t: _connection_weights(nest, nodes, net, t) for t in "EI"}
+
+    _, _, _, base = built({})
+    nest, nodes, net, strong = built({"synapses": {"g": -4.4}, "bg_rate_Hz": 7.6})
+    assert len(strong["I"]) > 10_000 and np.all(strong["I"] < 0)
+    np.testing.assert_allclose(strong["I"] / base["I"], 1.1, rtol=1e-9)
+    np.testing.assert_array_equal(strong["E"], base["E"])
+    rates = np.asarray(nodes.background.get("rate"), dtype=float)
+    np.testing.assert_allclose(rates, 7.6 * net.ext_indegree, rtol=1e-12)
+    nest.Simulate(100.0)
+    assert sum(r.n_events for r in nodes.recorders) > 0
