@@ -51,6 +51,40 @@ def renewal_spikes(rates_hz, t_start_ms, t_stop_ms, rng, shape=1.0, grid_ms=None
     return ids[order].astype(np.int64), times[order]
 
 
+def mip_spikes(n, rate_hz, shared_rate_hz, copy_prob, t_start_ms, t_stop_ms, rng):
+    """Poisson trains correlated through a shared "mother" train (multiple interaction process).
+
+    Every neuron copies each spike of one Poisson mother train (``shared_rate_hz``)
+    with probability ``copy_prob``, at the same time, and adds independent Poisson
+    spikes up to ``rate_hz``. Each train is Poisson at ``rate_hz``, and the spike
+    counts of two neurons in any bin have correlation coefficient exactly
+    ``copy_prob**2 * shared_rate_hz / rate_hz`` (shared spikes fall in the same bin).
+
+    Parameters
+    ----------
+    n : int
+    rate_hz, shared_rate_hz, copy_prob : float
+        ``copy_prob * shared_rate_hz`` must not exceed ``rate_hz``.
+    t_start_ms, t_stop_ms : float
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    ids, times : numpy.ndarray
+        Sorted by time.
+    """
+    own_rate = rate_hz - copy_prob * shared_rate_hz
+    assert own_rate >= 0, "copy_prob * shared_rate_hz exceeds rate_hz"
+    mother = rng.uniform(t_start_ms, t_stop_ms, rng.poisson(shared_rate_hz * (t_stop_ms - t_start_ms) / 1000.0))
+    copies = rng.random((n, len(mother))) < copy_prob
+    shared_ids, which = np.nonzero(copies)
+    own_ids, own_t = renewal_spikes(np.full(n, own_rate), t_start_ms, t_stop_ms, rng)
+    ids = np.concatenate([shared_ids, own_ids])
+    times = np.concatenate([mother[which], own_t])
+    order = np.argsort(times, kind="stable")
+    return ids[order].astype(np.int64), times[order]
+
+
 def neuron_rates(n, mean_hz, rng):
     """Heterogeneous per-neuron rates (gamma, shape 2) with the given mean."""
     return rng.gamma(2.0, mean_hz / 2.0, size=n)

@@ -23,8 +23,23 @@ SCORE_KINDS = {
 }
 
 
+# Keys that existed once, with what replaced them: a clear error beats "unknown key" for old settings files.
+RETIRED = {
+    "statistics.min_spikes_isi": (
+        ("was replaced by 'statistics.min_isis_cv' (default 10) and 'statistics.min_isis_lv' (default 2), "
+         "thresholds counted in inter-spike intervals, separately for CV and LV: the CV of few intervals is "
+         "biased low (its mean then re-measures the rate) while LV is unbiased from 2 intervals on"),
+        ("Delete min_spikes_isi from your settings (the defaults are meant for every run) or set min_isis_cv / "
+         "min_isis_lv; min_spikes_isi = k meant k - 1 intervals (at least 1 for CV, 2 for LV)."),
+    ),
+}
+
+
 def _merge(base: dict, override: dict, where: str) -> None:
     for key, value in override.items():
+        if f"{where}{key}" in RETIRED:
+            why, fix = RETIRED[f"{where}{key}"]
+            raise CortexzooError(f"Validation setting '{where}{key}' {why}.", fix)
         if key not in base:
             raise CortexzooError(
                 f"Unknown validation setting '{where}{key}'.",
@@ -78,27 +93,7 @@ def check_settings(settings: dict) -> None:
     settings : dict
         As returned by :func:`load_settings`.
     """
-    s = settings["statistics"]
-
-    def bad(key, why):
-        raise CortexzooError(f"Validation setting 'statistics.{key}' = {s[key]!r} {why}.", "Fix it in your settings file.")
-
-    for key in ("cc_bin_ms", "synchrony_bin_ms", "complexity_bin_ms", "psd_bin_ms", "welch_segment_ms"):
-        if not isinstance(s[key], (int, float)) or s[key] <= 0:
-            bad(key, "must be a positive number")
-    for key in ("min_spikes_isi", "cc_subsample_neurons", "n_peaks"):
-        if not isinstance(s[key], int) or s[key] < 1:
-            bad(key, "must be a positive integer")
-    if s["cc_subsample_neurons"] < 2:
-        bad("cc_subsample_neurons", "must be at least 2 (correlations need pairs)")
-    if not 0 <= s["welch_overlap"] < 1:
-        bad("welch_overlap", "must be in [0, 1)")
-    band = s["band_hz"]
-    if len(band) != 2 or not 0 <= band[0] < band[1]:
-        bad("band_hz", "must be [low, high] with 0 <= low < high")
-    nyquist = 1000.0 / (2 * s["psd_bin_ms"])
-    if band[1] > nyquist + 1e-9:
-        bad("band_hz", f"reaches above the Nyquist frequency {nyquist:g} Hz of psd_bin_ms = {s['psd_bin_ms']}")
+    _check_statistics(settings["statistics"])
     sc = settings["scores"]
     if not isinstance(sc["min_reference_seeds"], int) or sc["min_reference_seeds"] < 1:
         raise CortexzooError("Validation setting 'scores.min_reference_seeds' must be a positive integer.", "Fix it.")
@@ -108,3 +103,56 @@ def check_settings(settings: dict) -> None:
                 f"Validation setting 'scores.primary.{stat}' = {kind!r} is not a known statistic/score kind.",
                 f"Known: {SCORE_KINDS}.",
             )
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_statistics(s: dict) -> None:
+    def bad(key, why):
+        raise CortexzooError(f"Validation setting 'statistics.{key}' = {s[key]!r} {why}.", "Fix it in your settings file.")
+
+    for key in ("cc_bin_ms", "synchrony_bin_ms", "complexity_bin_ms", "psd_bin_ms", "welch_segment_ms",
+                "cc_min_rate_hz"):
+        if not _is_number(s[key]) or s[key] <= 0:
+            bad(key, "must be a positive number")
+    for key in ("cc_subsample_neurons", "synchrony_subsample_neurons", "n_peaks"):
+        if not _is_int(s[key]) or s[key] < 1:
+            bad(key, "must be a positive integer")
+    for key in ("cc_seed", "synchrony_seed"):
+        if not _is_int(s[key]) or s[key] < 0:
+            bad(key, "must be a non-negative integer (a random seed)")
+    if not _is_int(s["min_isis_cv"]) or s["min_isis_cv"] < 2:
+        bad("min_isis_cv", "must be an integer >= 2 (the CV of a single interval is always 0)")
+    if not _is_int(s["min_isis_lv"]) or s["min_isis_lv"] < 2:
+        bad("min_isis_lv", "must be an integer >= 2 (LV compares consecutive intervals)")
+    if s["cc_subsample_neurons"] < 2:
+        bad("cc_subsample_neurons", "must be at least 2 (correlations need pairs)")
+    if not _is_number(s["welch_overlap"]) or not 0 <= s["welch_overlap"] < 1:
+        bad("welch_overlap", "must be in [0, 1)")
+    _check_band(s, bad)
+    _check_fano_windows(s, bad)
+
+
+def _check_band(s, bad) -> None:
+    band = s["band_hz"]
+    if not isinstance(band, list) or len(band) != 2 or not all(_is_number(b) for b in band) \
+            or not 0 <= band[0] < band[1]:
+        bad("band_hz", "must be [low, high] with 0 <= low < high")
+    nyquist = 1000.0 / (2 * s["psd_bin_ms"])
+    if band[1] > nyquist + 1e-9:
+        bad("band_hz", f"reaches above the Nyquist frequency {nyquist:g} Hz of psd_bin_ms = {s['psd_bin_ms']}")
+
+
+def _check_fano_windows(s, bad) -> None:
+    windows = s["fano_windows_ms"]
+    if not isinstance(windows, list) or not windows or not all(_is_number(w) and w > 0 for w in windows):
+        bad("fano_windows_ms", "must be a non-empty list of positive window lengths in ms")
+    names = [f"{w:g}" for w in windows]
+    if len(set(names)) != len(names):
+        bad("fano_windows_ms", "has repeated windows (each gives the measure ff_<window>ms)")
