@@ -8,6 +8,7 @@ Layout of an experiment directory::
       runs/<label>-seed<k>/  one run directory per (model, seed), see network/output.py
       superseded/            finished runs replaced because their inputs changed
       validation/            scores.csv, scores.json, figures (validation/pipeline.py)
+      theory/                mean-field theory next to the LIF reference (validation/theory_compare.py)
       report/index.html      self-contained report, plus summary.md
 
 A run is reused when a finished run directory with the same identity (every
@@ -341,7 +342,7 @@ def validate_experiment(experiment: Experiment, exp_dir: Path, say):
 
 
 def compare(experiment: Experiment, exp_dir: Path, say, replace: bool = False) -> dict:
-    """The main job: build the NESTML module, simulate what is missing, validate, report.
+    """The main job: build the NESTML module, simulate what is missing, validate, theory, report.
 
     Parameters
     ----------
@@ -358,6 +359,7 @@ def compare(experiment: Experiment, exp_dir: Path, say, replace: bool = False) -
     """
     from cortexzoo.models.build import build_module
     from cortexzoo.validation.report import write_report
+    from cortexzoo.validation.theory_compare import theory_stage
 
     t0 = time.perf_counter()
     if any(_is_nestml(r) for r in experiment.runs):
@@ -366,6 +368,7 @@ def compare(experiment: Experiment, exp_dir: Path, say, replace: bool = False) -
     run_all(experiment, exp_dir, say, replace=replace)
     say("validating")
     validate_experiment(experiment, exp_dir, say)
+    theory_stage(experiment, exp_dir, say)  # mean-field theory next to the LIF reference (or why not)
     say("writing report")
     report = write_report(exp_dir)
     say(f"compare finished in {time.perf_counter() - t0:.0f} s")

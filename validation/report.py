@@ -1,7 +1,7 @@
 """The experiment report: one self-contained HTML page and a Markdown summary.
 
 Reads only what earlier stages wrote (experiment.toml, run metadata,
-validation/scores.csv and figures, the calibration figure), so it can be
+validation/scores.csv and figures, theory/, the calibration figure), so it can be
 re-made at any time with ``cortexzoo report DIR``. Both files are rendered
 from the Jinja2 templates in ``templates/``; the HTML one autoescapes, so
 only the tables pandas has already escaped are inserted verbatim.
@@ -207,6 +207,8 @@ def write_report(experiment_dir, calibration_figure: Path | None = None) -> dict
     CortexzooError
         When the validation results are missing.
     """
+    from cortexzoo.validation.theory_compare import report_context as theory_report_context
+
     exp = Path(experiment_dir)
     val = exp / "validation"
     if not (val / "scores.csv").is_file():
@@ -224,6 +226,7 @@ def write_report(experiment_dir, calibration_figure: Path | None = None) -> dict
         "versions": ", ".join(f"{k} {v}" for k, v in versions.items()),
         "warnings": payload.get("warnings", []), "verdicts": _verdicts(scores), "listed": 8,
         "figures": figures, "calibration": calibration, "op_figures": op_figures, "op_table_html": op_table,
+        "theory": theory_report_context(exp),  # theory/ of the mean-field stage; None when it did not run
         "config_text": (exp / "experiment.toml").read_text() if (exp / "experiment.toml").is_file() else "(no config)",
         # pandas escapes cell contents itself; the HTML template inserts these with |safe.
         "score_table_md": table.to_markdown(floatfmt=".2f"),
