@@ -157,6 +157,16 @@ def _cmd_compare(args, say) -> int:
     return 0
 
 
+def _cmd_controls(args, say) -> int:
+    from cortexzoo.experiments.controls import run_controls
+
+    with _experiment_session(args, say, "controls") as (experiment, exp_dir):
+        result = run_controls(experiment, exp_dir, say, publish=args.publish)
+    print((result["folder"] / "summary.md").read_text())
+    print(f"controls: {result['folder'].resolve()}")
+    return 0
+
+
 def _cmd_report(args, say) -> int:
     from cortexzoo.locking import ExperimentLock
     from cortexzoo.validation.report import write_report
@@ -253,6 +263,14 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--only", nargs="+", metavar="RUN",
                            help="simulate only these runs, named <label>-seed<k> (one Snakemake job each)")
         p.set_defaults(func=func)
+
+    p = add("controls", help="run the negative and positive controls of an experiment config with a [controls] "
+                             "table: false-positive rates and the smallest detectable changes")
+    p.add_argument("config", help="experiment TOML with a [controls] table, or a shipped name (controls)")
+    p.add_argument("--out", type=Path, default=None, help="experiment directory (default results/<name>)")
+    p.add_argument("--publish", type=Path, default=None, metavar="DIR",
+                   help="also copy the results to DIR (replaced as a whole), e.g. docs/results/controls")
+    p.set_defaults(func=_cmd_controls)
 
     p = add("report", help="(re)write the HTML and Markdown report of an experiment directory")
     p.add_argument("experiment_dir", type=Path)

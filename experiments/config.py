@@ -67,13 +67,34 @@ VALIDATION_FIELDS = {
                            check=_seeds_ok),
     "settings": Field(dict, {}, "overrides of validation/defaults.toml (same layout)"),
 }
+CONTROLS_FIELDS = {
+    "negative": Field(list, [], "variants that are the reference model with other seeds (negative control)"),
+    "twins": Field(list, [], "variants that implement the reference's dynamics otherwise (e.g. its NESTML twin)"),
+    "positive": Field(dict, {}, "positive controls: variant label -> the known change it makes"),
+    "group_size": Field(int, 3, "seeds per pseudo-variant cut from the negative seeds (the design's seeds per "
+                        "variant)", minimum=1),
+}
 TABLES = {
     "experiment": EXPERIMENT_FIELDS,
     "simulation": SHARED_SIMULATION_FIELDS,
     "network": NETWORK_FIELDS,
     "reference": REFERENCE_FIELDS,
     "validation": VALIDATION_FIELDS,
+    "controls": CONTROLS_FIELDS,
 }
+
+
+def _check_controls(controls: dict, variants: dict, where: str) -> None:
+    """Every variant the ``[controls]`` table names exists, and plays one role only."""
+    named = [*controls["negative"], *controls["twins"], *controls["positive"]]
+    unknown = [label for label in named if label not in variants]
+    if unknown:
+        raise CortexzooError(f"{where} [controls] names unknown variant(s) {', '.join(map(repr, unknown))}.",
+                             f"Use labels of [variants.*]: {', '.join(variants) or '(none)'}.")
+    twice = sorted({label for label in named if named.count(label) > 1})
+    if twice:
+        raise CortexzooError(f"{where} [controls] gives variant(s) {', '.join(twice)} more than one role.",
+                             "A variant is a negative control, a twin or a positive control, not several.")
 
 
 @dataclass(frozen=True)
@@ -251,6 +272,7 @@ def load_experiment(path) -> Experiment:
         load_settings(tables["validation"]["settings"])
     except CortexzooError as err:
         raise CortexzooError(f"{path} [validation.settings]: {err.problem}", err.fix) from None
+    _check_controls(tables["controls"], variants, str(path))
     return Experiment(path, raw, tables, variants, runs)
 
 

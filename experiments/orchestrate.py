@@ -335,7 +335,10 @@ def validate_experiment(experiment: Experiment, exp_dir: Path, say):
                              f"inputs: {listing}{'; ...' if len(not_ready) > 5 else ''}.",
                              f"Run `cortexzoo run {experiment.path}` first (or `cortexzoo compare`).")
     refs = [run_dir(exp_dir, r) for r in experiment.reference_runs]
-    cands = [run_dir(exp_dir, r) for r in experiment.variant_runs]
+    # The seeds of one variant are tested together against the reference seeds.
+    cands = {}
+    for r in experiment.variant_runs:
+        cands.setdefault(r.label, []).append(run_dir(exp_dir, r))
     # A silent variant is a finding to report, not an input error.
     return validate(refs, cands, exp_dir / "validation", settings=experiment.tables["validation"]["settings"],
                     progress=say, degenerate_candidates="flag", replace_folder=True)

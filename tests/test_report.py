@@ -1,32 +1,41 @@
-"""The report's verdicts on hand-made scores: undefined is listed as undefined and never counts as matched.
+"""The report's verdicts on hand-made decisions: undefined is listed as undefined and never counts as
+consistent; effects are shown with their intervals.
 
 No simulator is involved: these tests check the report's logic on small
 ``scores.csv`` files written by hand, in the column layout the validation
-stage writes (with and without the newer ``status`` column).
+stage writes (:data:`cortexzoo.validation.inference.DECISION_COLUMNS`).
 """
 
+import json
 import math
 
 import pandas as pd
 import pytest
 
-from cortexzoo.validation.report import write_report
+from cortexzoo.errors import CortexzooError
+from cortexzoo.validation.inference import DECISION_COLUMNS
+from cortexzoo.validation.report import controls_summary, write_report
 
 NAN = math.nan
 
 
-def score_row(model, population, statistic, multiple, matches, status=None, n_ref=3):
-    """One primary score row; ``multiple`` is both multiple_of_mean and multiple_of_max (NaN: undefined)."""
-    row = {"model": model, "population": population, "statistic": statistic, "score_kind": "ks", "primary": True,
-           "raw": 0.1 * multiple, "null_mean": 0.1, "null_max": 0.1, "multiple_of_mean": multiple,
-           "multiple_of_max": multiple, "matches": matches, "n_reference_seeds": n_ref, "note": ""}
-    return row if status is None else {**row, "status": status}
+def decision_row(model, population, measure, relative, decision, n_var=3):
+    """One decision row; ``relative`` is the relative effect (NaN: undefined), reference mean 10."""
+    effect = 10.0 * relative
+    return {"model": model, "population": population, "measure": measure, "unit": "Hz", "reference_mean": 10.0,
+            "reference_sd": 0.5, "variant_mean": 10.0 + effect, "variant_sd": 0.5, "n_reference_seeds": 5,
+            "n_variant_seeds": n_var, "effect": effect, "effect_ci_low": effect - 1, "effect_ci_high": effect + 1,
+            "relative_effect": relative, "relative_ci_low": relative - 0.1, "relative_ci_high": relative + 0.1,
+            "p_value": 0.5 if decision == "consistent" else 1e-6, "q_value": 0.5 if decision == "consistent" else 1e-5,
+            "decision": decision, "note": ""}
 
 
-def write_experiment(root, rows):
-    """An experiment directory holding only ``validation/scores.csv``."""
+def write_experiment(root, rows, payload=None):
+    """An experiment directory holding only ``validation/scores.csv`` (and ``scores.json``)."""
     (root / "validation").mkdir(parents=True)
-    pd.DataFrame(rows).to_csv(root / "validation" / "scores.csv", index=False)
+    pd.DataFrame(rows, columns=DECISION_COLUMNS).to_csv(root / "validation" / "scores.csv", index=False)
+    payload = payload or {"references": [f"ref{i}" for i in range(5)], "variants": {"lif_hot": ["a", "b", "c"]}}
+    (root / "validation" / "scores.json").write_text(json.dumps(payload))
     return root
 
 
@@ -35,65 +44,83 @@ def section(text, heading, next_heading):
     return text.split(heading, 1)[1].split(next_heading, 1)[0]
 
 
-# One variant with one matching, one undefined (NaN) and one differing primary score.
-# Today's scores.csv (no status column): the NaN score has matches=False, as the pipeline writes it.
-WITHOUT_STATUS = [score_row("lif_hot", "L23E", "rate", 0.5, True),
-                  score_row("lif_hot", "L23E", "cv_isi", NAN, False),
-                  score_row("lif_hot", "L4E", "rate", 3.0, False)]
-# The newer layout: the status column carries the verdict and the reason.
-WITH_STATUS = [score_row("lif_hot", "L23E", "rate", 0.5, True, "matches"),
-               score_row("lif_hot", "L23E", "cv_isi", NAN, None, "undefined: too few spikes"),
-               score_row("lif_hot", "L4E", "rate", 3.0, False, "differs")]
+# One variant with one consistent, one undefined and one differing decision.
+ROWS = [decision_row("lif_hot", "L23E", "rate_hz", 0.05, "consistent"),
+        decision_row("lif_hot", "L23E", "cv", NAN, "undefined: no neuron with >= 10 ISIs"),
+        decision_row("lif_hot", "L4E", "rate_hz", 0.5, "differs")]
 
 
-@pytest.mark.parametrize("rows, reason", [(WITHOUT_STATUS, "non-finite score"), (WITH_STATUS, "too few spikes")],
-                         ids=["matches-column-only", "status-column"])
-def test_undefined_score_is_listed_and_not_matched(tmp_path, rows, reason):
-    """Catches a NaN score counted as matched, reported as a difference, or dropped silently,
-    and (with the status column) the report ignoring the status and its reason."""
-    report = write_report(write_experiment(tmp_path / "exp", rows), calibration_figure=tmp_path / "none.png")
+def test_undefined_decision_is_listed_and_not_consistent(tmp_path):
+    """Catches an undefined decision counted as consistent, reported as a difference or dropped, its reason
+    lost, or a differing decision shown without its effect and interval."""
+    report = write_report(write_experiment(tmp_path / "exp", ROWS), calibration_figure=tmp_path / "none.png")
     summary = report["markdown"].read_text()
     page = report["html"].read_text()
 
-    undefined_md = section(summary, "## Undefined scores", "\n## ")
-    assert f"- **lif_hot**: L23E cv_isi ({reason})" in undefined_md
-    differs_md = section(summary, "## What differs", "## Undefined scores")
-    assert "L4E rate (3.0x)" in differs_md and "cv_isi" not in differs_md
+    undefined_md = section(summary, "## Undefined decisions", "\n## ")
+    assert "- **lif_hot**: L23E cv (no neuron with >= 10 ISIs)" in undefined_md
+    differs_md = section(summary, "## What differs", "## Undefined decisions")
+    assert "1 of 3 decisions differ: L4E rate_hz +50 % [+40, +60]" in differs_md and "cv" not in differs_md
     assert "1 undefined" in differs_md
-    assert "| lif_hot |" in summary and "1/3" in section(summary, "| model", "## What differs")
+    table = section(summary, "| model", "## What differs")
+    assert "| lif_hot |" in summary and "+28 % (1/2)" in table and "n/a" in table and "1/3" in table
 
-    undefined_html = section(page, "<h2>Undefined scores</h2>", "<h2>")
-    assert f"<li><b>lif_hot</b>: L23E cv_isi ({reason})</li>" in undefined_html
+    undefined_html = section(page, "<h2>Undefined decisions</h2>", "<h2>")
+    assert "<li><b>lif_hot</b>: L23E cv (no neuron with &gt;= 10 ISIs)</li>" in undefined_html
     differs_html = section(page, "<h2>What differs</h2>", "<h2>")
-    assert "L4E rate (3.0&times;)" in differs_html and "cv_isi" not in differs_html
-    assert "<td>1/3</td>" in section(page, "<h2>Score table</h2>", "<h2>")
+    assert "L4E rate_hz +50&nbsp;% [+40, +60]" in differs_html and "cv (" not in differs_html
+    assert "<td>1/3</td>" in section(page, "<h2>Decisions</h2>", "<h2>")
 
 
-def test_all_defined_and_matching_says_so(tmp_path):
-    """Catches the undefined section or the verdict inventing problems when every score matches."""
-    rows = [score_row("lif_hot", "L23E", "rate", 0.5, True), score_row("lif_hot", "L4E", "rate", 0.9, True)]
+def test_all_consistent_says_what_that_means(tmp_path):
+    """Catches the undefined section or the verdict inventing problems when every decision is consistent,
+    and "consistent" presented as "the same" without pointing at the detectable change."""
+    rows = [decision_row("lif_hot", "L23E", "rate_hz", 0.01, "consistent"),
+            decision_row("lif_hot", "L4E", "rate_hz", -0.02, "consistent")]
     report = write_report(write_experiment(tmp_path / "exp", rows), calibration_figure=tmp_path / "none.png")
     summary = report["markdown"].read_text()
-    assert "- **lif_hot**: within natural variability on every primary statistic." in summary
-    assert "Every primary score is defined." in summary and "2/2" in summary
-    assert "<p>Every primary score is defined.</p>" in report["html"].read_text()
+    assert "- **lif_hot** (3 seeds): consistent with the reference on all 2 decisions (which says nothing about " \
+           "differences below the detectable change; see Controls)." in summary
+    assert "Every decision is defined." in summary and "0/2" in summary
+    assert "<p>Every decision is defined.</p>" in report["html"].read_text()
 
 
-def test_single_reference_seed_gives_no_verdict(tmp_path):
-    """Catches a variant without a null distribution being called "within natural variability"."""
-    rows = [score_row("lif_hot", "L23E", "rate", NAN, None, n_ref=1),
-            score_row("lif_hot", "L4E", "rate", NAN, None, n_ref=1)]
-    report = write_report(write_experiment(tmp_path / "exp", rows), calibration_figure=tmp_path / "none.png")
-    summary = report["markdown"].read_text()
-    differs_md = section(summary, "## What differs", "## Undefined scores")
-    assert "no verdict: a single reference seed" in differs_md
-    assert "within natural variability" not in differs_md
-    assert "0/2" in summary and "Every primary score is defined." in summary
+def test_old_scores_are_refused_with_the_fix(tmp_path):
+    """Catches a report silently built from a pre-decision scores.csv (multiples of natural variability)."""
+    exp = tmp_path / "exp"
+    (exp / "validation").mkdir(parents=True)
+    pd.DataFrame([{"model": "x", "population": "L23E", "statistic": "rates", "matches": True}]).to_csv(
+        exp / "validation" / "scores.csv", index=False)
+    with pytest.raises(CortexzooError, match="older cortexzoo") as err:
+        write_report(exp)
+    assert "cortexzoo validate CONFIG" in err.value.fix
+
+
+def test_controls_apply_only_to_their_design(tmp_path):
+    """Catches the shipped false-positive rates shown for an experiment of another scale, duration or seed
+    design (they would claim error rates nobody measured)."""
+    shipped = tmp_path / "controls"
+    shipped.mkdir()
+    design = {"N_scaling": 0.1, "K_scaling": 0.25, "background": "poisson", "t_sim_ms": 3000.0,
+              "reference_seeds": 5, "group_size": 3}
+    (shipped / "design.json").write_text(json.dumps(design))
+    (shipped / "summary.md").write_text("FPR TABLE\n")
+    exp = write_experiment(tmp_path / "exp", ROWS)
+    (exp / "experiment.toml").write_text("[simulation]\nt_sim_ms = 3000.0\n[network]\nN_scaling = 0.1\n"
+                                         "K_scaling = 0.25\nbackground = \"poisson\"\n")
+    payload = json.loads((exp / "validation" / "scores.json").read_text())
+    assert controls_summary(exp, payload, shipped) == "FPR TABLE\n"
+    fewer = {**payload, "references": ["r1", "r2", "r3"]}
+    text = controls_summary(exp, fewer, shipped)
+    assert "reference_seeds 3 (controls: 5)" in text and "FPR" not in text
+    (exp / "experiment.toml").write_text("[simulation]\nt_sim_ms = 10000.0\n")
+    assert "t_sim_ms 10000.0 (controls: 3000.0)" in controls_summary(exp, payload, shipped)
+    assert "No controls" in controls_summary(exp, payload, tmp_path / "nowhere")
 
 
 def test_html_escapes_names_and_config(tmp_path):
     """Catches autoescaping switched off: a variant name or config text would become live markup."""
-    exp = write_experiment(tmp_path / "exp", [score_row("<script>x</script>", "L23E", "rate", 0.5, True)])
+    exp = write_experiment(tmp_path / "exp", [decision_row("<script>x</script>", "L23E", "rate_hz", 0.5, "differs")])
     (exp / "experiment.toml").write_text('name = "<img src=x>"\n')
     page = write_report(exp, calibration_figure=tmp_path / "none.png")["html"].read_text()
     assert "<script>" not in page and "<img src=x>" not in page
@@ -103,9 +130,7 @@ def test_html_escapes_names_and_config(tmp_path):
 def test_operating_point_section_shows_only_models_run_under_that_rule(tmp_path):
     """Fails if the report omits the operating-point residuals of a model run under that rule, or shows
     figures and rows of models that were run under another rule (or not at all)."""
-    import json
-
-    exp = write_experiment(tmp_path / "exp", WITH_STATUS)
+    exp = write_experiment(tmp_path / "exp", ROWS)
     runs = {"adex-seed1": ("aeif_psc_exp_nestml", "operating_point"), "mat2-seed1": ("mat2_psc_exp_nestml", "published")}
     for run, (model, rule) in runs.items():
         (exp / "runs" / run).mkdir(parents=True)

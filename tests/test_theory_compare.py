@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import scipy.signal
 from experiment_helpers import TINY
-from test_report import score_row
+from test_report import decision_row
 
 from cortexzoo.experiments.config import load_experiment
 from cortexzoo.experiments.orchestrate import prepare_experiment_dir, run_all
@@ -213,5 +213,5 @@ def test_report_shows_the_theory_section(tiny, tmp_path):
 def write_scores(exp_dir):
     """A hand-made validation/scores.csv (as in tests/test_report.py), enough for write_report."""
     (exp_dir / "validation").mkdir(exist_ok=True)
-    pd.DataFrame([score_row("lif_hot", "L23E", "rate", 0.5, True)]).to_csv(exp_dir / "validation" / "scores.csv",
-                                                                            index=False)
+    pd.DataFrame([decision_row("lif_hot", "L23E", "rate_hz", 0.5, "differs")]).to_csv(
+        exp_dir / "validation" / "scores.csv", index=False)

@@ -229,3 +229,100 @@ def positive_detections(decisions: pd.DataFrame) -> pd.DataFrame:
                      "populations": " ".join(hit["population"]),
                      "max_abs_relative_effect": float(hit["relative_effect"].abs().max()) if len(hit) else np.nan})
     return pd.DataFrame(rows)
+
+
+def analyse(measures: pd.DataFrame, reference: list, negative: list, twins: dict, positive: dict,
+            settings: dict, n_variant: int) -> dict:
+    """All control tables from one measure table.
+
+    Parameters
+    ----------
+    measures : pandas.DataFrame
+        Long table ``run, population, measure, value, unit`` of every run.
+    reference : list of str
+        Reference seeds' run labels.
+    negative : list of str
+        Run labels of the reference model with other seeds (cut into groups of ``n_variant``).
+    twins : dict
+        Label -> run labels of implementations with the reference's dynamics (each decided as a variant).
+    positive : dict
+        Label -> run labels of the reference with a known change.
+    settings : dict
+        Validation settings (``scores``: test, fdr, ci_level, ...).
+    n_variant : int
+        Seeds per variant in the design the controls stand for.
+
+    Returns
+    -------
+    dict
+        ``null_decisions``, ``false_positive_rates``, ``twin_decisions``,
+        ``positive_decisions``, ``detections``, ``sensitivity`` (DataFrames).
+    """
+    sc = settings["scores"]
+    options = {"test": sc["test"], "fdr": sc["fdr"], "ci_level": sc["ci_level"], "ci_method": sc["ci_method"],
+               "bootstrap_samples": sc["bootstrap_samples"], "seed": sc["inference_seed"]}
+    chosen = sc["measures"] or list(dict.fromkeys(measures["measure"]))
+    measures = measures[measures["measure"].isin(chosen)]
+    units = dict(zip(measures["measure"], measures["unit"]))
+    null = null_decisions(measures, reference, negative, n_variant, options, units)
+
+    def decide_all(groups):
+        parts = [variant_decisions(measures, reference, runs, name, options, units) for name, runs in groups.items()]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+    twin_rows, positive_rows = decide_all(twins), decide_all(positive)
+    family = len(measures[["population", "measure"]].drop_duplicates())
+    return {"null_decisions": null, "false_positive_rates": false_positive_rates(null, sc["ci_level"]),
+            "twin_decisions": twin_rows, "positive_decisions": positive_rows,
+            "detections": positive_detections(positive_rows) if len(positive_rows) else pd.DataFrame(),
+            "sensitivity": sensitivity(measures, reference + negative, len(reference), n_variant, sc["fdr"],
+                                       family, units)}
+
+
+def summary_json(tables: dict) -> dict:
+    """``{measure: {"false_positive_rate": x, "ci": [lo, hi]}}`` of the negative control (plus ``all``).
+
+    Parameters
+    ----------
+    tables : dict
+        From :func:`analyse`.
+
+    Returns
+    -------
+    dict
+    """
+    rates = tables["false_positive_rates"]
+    return {m: {"false_positive_rate": float(r["false_positive_rate"]), "ci": [float(r["ci_low"]), float(r["ci_high"])],
+                "decisions": int(r["decisions"]), "familywise_rate": float(r["familywise_rate"]),
+                "effect_ci_coverage": float(r["ci_coverage"])}
+            for m, r in rates.iterrows()}
+
+
+def sensitivity_table(tables: dict) -> pd.DataFrame:
+    """Per measure: the smallest detectable change (median and range over populations) and the positive
+    controls that measure detected.
+
+    Parameters
+    ----------
+    tables : dict
+        From :func:`analyse`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``measure, unit, mdc_many_median, relative_mdc_many_median, mdc_single_median,
+        relative_mdc_single_median, relative_mdc_single_range, detects``.
+    """
+    sens, det = tables["sensitivity"], tables["detections"]
+    rows = []
+    for measure, part in sens.groupby("measure", sort=False):
+        hits = det[(det["measure"] == measure) & (det["populations_differ"] > 0)] if len(det) else det
+        rel = part["relative_mdc_single"]
+        rows.append({"measure": measure, "unit": part["unit"].iloc[0],
+                     "mdc_many_median": float(part["mdc_many"].median()),
+                     "relative_mdc_many_median": float(part["relative_mdc_many"].median()),
+                     "mdc_single_median": float(part["mdc_single"].median()),
+                     "relative_mdc_single_median": float(rel.median()),
+                     "relative_mdc_single_range": [float(rel.min()), float(rel.max())],
+                     "detects": " ".join(f"{r.model}({r.populations_differ})" for r in hits.itertuples())})
+    return pd.DataFrame(rows)

@@ -1,4 +1,4 @@
-"""Validation figures (matplotlib, Agg backend): raster, rates, CV, PSD, heatmap."""
+"""Validation figures (matplotlib, Agg backend): raster, rates, CV, PSD, effect heatmap."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.colors import LogNorm  # noqa: E402
 
 
 def _colors(labels, references):
@@ -143,47 +142,45 @@ def psd_overlays(stats, populations, references, path):
     plt.close(fig)
 
 
-def heatmap(table, path, title):
-    """Multiples of natural variability: one panel per model, statistics x populations, annotated.
+def effect_heatmap(scores, path, fdr):
+    """Relative effects per variant: one panel per model, measures x populations; '*' marks "differs".
 
     Parameters
     ----------
-    table : pandas.DataFrame
-        Rows models, columns ``(population, statistic)``; values to show (>= 0).
+    scores : pandas.DataFrame
+        Decision rows (``model, population, measure, relative_effect, decision``).
     path : pathlib.Path
-    title : str
+    fdr : float
+        For the title.
     """
-    pops = list(dict.fromkeys(p for p, _ in table.columns))
-    stats = list(dict.fromkeys(s for _, s in table.columns))
-    values = table.to_numpy(dtype=float)
-    positive = values[np.isfinite(values) & (values > 0)]
-    lo = min(positive.min(), 0.1) if positive.size else 0.1
-    hi = max(positive.max(), 10.0) if positive.size else 10.0
-    n = len(table.index)
+    models = list(dict.fromkeys(scores["model"]))
+    pops = list(dict.fromkeys(scores["population"]))
+    measures = list(dict.fromkeys(scores["measure"]))
+    n = max(len(models), 1)
     ncols = min(n, 3)
     nrows = int(np.ceil(n / ncols))
-    # A panel per model keeps 8 x 7 readable cells instead of one strip of 56.
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols + 1.2, 3.0 * nrows + 0.8), squeeze=False)
-    norm = LogNorm(lo, hi)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols + 1.2, 0.34 * len(measures) * nrows + 1.6),
+                             squeeze=False)
+    # Relative effects are signed; beyond +-100 % the colour saturates and the number still tells.
     im = None
     for k, ax in enumerate(axes.flat):
-        if k >= n:
+        if k >= len(models):
             ax.axis("off")
             continue
-        row = table.iloc[k]
-        grid = np.array([[row.get((p, s), np.nan) for p in pops] for s in stats], dtype=float)
-        shown = np.where(np.isfinite(grid), np.clip(grid, lo, hi), hi)
-        shown = np.where(np.isnan(grid), np.nan, shown)
-        im = ax.imshow(shown, cmap="RdYlGn_r", norm=norm, aspect="auto")
-        for (i, j), v in np.ndenumerate(grid):
-            ax.text(j, i, "inf" if np.isinf(v) else ("" if np.isnan(v) else f"{v:.2g}"), ha="center", va="center",
-                    fontsize=7)
-        ax.set_xticks(range(len(pops)), pops, rotation=45, fontsize=7)
-        ax.set_yticks(range(len(stats)), stats, fontsize=7)
-        ax.set_title(str(table.index[k]), fontsize=9)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+        mine = scores[scores["model"] == models[k]].set_index(["measure", "population"])
+        grid = np.array([[mine["relative_effect"].get((m, p), np.nan) for p in pops] for m in measures], float)
+        im = ax.imshow(np.clip(grid, -1, 1), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
+        for i, m in enumerate(measures):
+            for j, p in enumerate(pops):
+                decision = str(mine["decision"].get((m, p), "undefined"))
+                text = "n/a" if decision.startswith("undefined") or not np.isfinite(grid[i, j]) else \
+                    f"{100 * grid[i, j]:+.0f}{'*' if decision == 'differs' else ''}"
+                ax.text(j, i, text, ha="center", va="center", fontsize=6)
+        ax.set_xticks(range(len(pops)), pops, rotation=90, fontsize=7)
+        ax.set_yticks(range(len(measures)), measures, fontsize=7)
+        ax.set_title(models[k], fontsize=9)
     if im is not None:
-        fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.02, pad=0.02)
+        fig.colorbar(im, ax=list(axes.flat), shrink=0.6, label="relative effect (variant - reference) / reference")
+    fig.suptitle(f"Relative effect in %; * = differs (Benjamini-Hochberg, FDR {fdr:.0%})", fontsize=10)
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -22,8 +22,10 @@ reference seeds' values with the variant seeds' values.
   ``consistent`` otherwise, ``undefined: <reason>`` when a measure is missing.
 * **Effect sizes** in the measure's physical unit (variant mean - reference
   mean: Hz, LV units, correlation, Hz^2 ...) with a confidence interval
-  (pooled-t interval by default, the one the t-test inverts, or a percentile
-  bootstrap over seeds), and a scale-free relative effect (effect / |reference
+  (Welch's t interval by default, since a variant that differs rarely keeps
+  the reference's seed-to-seed spread; or a percentile bootstrap over seeds).
+  The test uses the pooled variance because its null hypothesis (same
+  distribution) implies equal spreads; the interval does not assume them. and a scale-free relative effect (effect / |reference
   mean|; for spectral power this is the power ratio - 1). Both estimate a
   property of the two models, so they do not grow with the duration or the
   network size, unlike the old multiples of natural variability.
@@ -58,6 +60,17 @@ def _pooled(ref, var):
     ss = np.sum((ref - ref.mean()) ** 2) + np.sum((var - var.mean()) ** 2)
     se = math.sqrt(ss / df) * math.sqrt(1.0 / n1 + 1.0 / n2) if df > 0 else float("nan")
     return float(var.mean() - ref.mean()), se, df
+
+
+def _welch(ref, var):
+    """Difference of means, Welch's standard error and Welch-Satterthwaite degrees of freedom."""
+    v1, v2 = ref.var(ddof=1) / len(ref), var.var(ddof=1) / len(var)
+    se2 = v1 + v2
+    diff = float(var.mean() - ref.mean())
+    if se2 == 0:
+        return diff, 0.0, float(len(ref) + len(var) - 2)
+    df = se2 ** 2 / (v1 ** 2 / (len(ref) - 1) + v2 ** 2 / (len(var) - 1))
+    return diff, math.sqrt(se2), df
 
 
 def t_test(ref, var) -> float:
@@ -124,7 +137,11 @@ def effect_ci(ref, var, level: float = 0.95, method: str = "t", n_boot: int = 20
     ref, var : numpy.ndarray
     level : float
     method : {"t", "bootstrap"}
-        ``t``: the pooled-variance interval (the one the t-test inverts).
+        ``t``: Welch's interval (Welch-Satterthwaite degrees of freedom):
+        a variant that differs usually differs in its seed-to-seed spread
+        too, and the pooled interval is then too narrow or too wide. With a
+        single variant seed, whose spread cannot be estimated, the pooled
+        interval (the reference's spread for both groups).
         ``bootstrap``: percentile interval, resampling seeds within each group;
         with 3 seeds it is too narrow (a 3-seed resample has at most 10
         distinct means), so it is offered for large seed counts only.
@@ -138,8 +155,8 @@ def effect_ci(ref, var, level: float = 0.95, method: str = "t", n_boot: int = 20
     """
     ref, var = np.asarray(ref, float), np.asarray(var, float)
     if method == "t":
-        diff, se, df = _pooled(ref, var)
-        if df < 1:
+        diff, se, df = _welch(ref, var) if len(ref) > 1 and len(var) > 1 else _pooled(ref, var)
+        if not df >= 1:
             return float("nan"), float("nan")
         half = scipy.stats.t.ppf(0.5 + level / 2.0, df) * se
         return diff - half, diff + half
@@ -207,15 +224,22 @@ def compare_measure(ref, var, options: dict) -> dict:
         plus ``note`` (why a value is missing).
     """
     ref, var = np.asarray(ref, float), np.asarray(var, float)
+    n_all = (len(ref), len(var))
     ref, var = ref[np.isfinite(ref)], var[np.isfinite(var)]
     out = {"reference_mean": _mean(ref), "reference_sd": _sd(ref), "variant_mean": _mean(var),
            "variant_sd": _sd(var), "n_reference_seeds": len(ref), "n_variant_seeds": len(var),
            "effect": float("nan"), "effect_ci_low": float("nan"), "effect_ci_high": float("nan"),
            "relative_effect": float("nan"), "relative_ci_low": float("nan"), "relative_ci_high": float("nan"),
            "p_value": float("nan"), "note": ""}
-    if len(ref) == 0 or len(var) == 0 or len(ref) + len(var) < 3:
-        out["note"] = "too few seeds with a defined value (need one variant seed and 3 seeds in total)"
+    # The variance must come from at least two reference seeds: two variant seeds alone can agree
+    # exactly (e.g. a measure clipped at 0) and would make any difference "certain".
+    if len(ref) < 2 or len(var) == 0:
+        out["note"] = (f"defined in {len(ref)} of {n_all[0]} reference and {len(var)} of {n_all[1]} variant seeds; "
+                       "a test needs 2 reference seeds and 1 variant seed")
         return out
+    if (len(ref), len(var)) != n_all:
+        # Which seeds define the measure can depend on the rate (e.g. enough neurons above a floor).
+        out["note"] = f"defined in {len(ref)} of {n_all[0]} reference and {len(var)} of {n_all[1]} variant seeds only"
     out["effect"] = out["variant_mean"] - out["reference_mean"]
     out["effect_ci_low"], out["effect_ci_high"] = effect_ci(ref, var, options["ci_level"], options["ci_method"],
                                                             options["bootstrap_samples"], options["seed"])
@@ -226,7 +250,7 @@ def compare_measure(ref, var, options: dict) -> dict:
                          ("effect_ci_high", "relative_ci_high")):
             out[dst] = out[src] / scale
     else:
-        out["note"] = "reference mean is 0: no relative effect"
+        out["note"] = "; ".join(filter(None, [out["note"], "reference mean is 0: no relative effect"]))
     return out
 
 

@@ -1,11 +1,19 @@
-"""``validate()``: run directories in, scores relative to seed-to-seed variability out.
+"""``validate()``: run directories in, decisions with effect sizes and distances out.
 
-Each candidate's raw score for a (population, statistic, score kind) is the
-mean of its scores against every reference seed. Natural variability is the
-same score between every pair of reference seeds; the raw score is reported
-as a multiple of the mean and of the maximum of those, and a candidate
-"matches" when the multiple of the maximum is <= 1. Scores are distances:
-lower is better, and nothing here ever sorts them the other way.
+Decisions (``scores.csv``): every run gives one value per (population,
+measure) (:meth:`PopulationStatistics.measures`: mean rate, mean LV, mean CV
+of neurons with enough ISIs, mean CC of a fixed subsample, synchrony of a fixed
+subsample, floor-removed spectral power and peak, Fano factors). A variant's
+seeds are tested against the reference seeds per (population, measure), the
+p-values of one variant are corrected together (Benjamini-Hochberg), and each
+row carries the effect in the measure's unit and relative to the reference,
+with confidence intervals (:mod:`cortexzoo.validation.inference`).
+
+Distances (``distances.csv``, descriptive): each candidate run's
+distribution distances (KS, Wasserstein, effect size, log-PSD RMS) to every
+reference seed, as multiples of the same distance between reference seeds.
+They grow with duration and network size, so they decide nothing. Scores are
+distances: lower is better, and nothing here ever sorts them the other way.
 """
 
 from __future__ import annotations
@@ -23,13 +31,15 @@ from cortexzoo.atomic import staged_folder
 from cortexzoo.errors import CortexzooError
 from cortexzoo.network.output import load_run
 from cortexzoo.validation import figures
+from cortexzoo.validation.inference import DECISION_COLUMNS, variant_decisions
 from cortexzoo.validation.scores import candidate_scores, null_scores, relative_to_null
 from cortexzoo.validation.settings import SCORE_KINDS, STATISTICS, load_settings
-from cortexzoo.validation.statistics import population_statistics
+from cortexzoo.validation.statistics import measure_unit, population_statistics
 
 DURATION_TOLERANCE_MS = 1e-6
-SCORE_COLUMNS = ["model", "population", "statistic", "score_kind", "primary", "raw", "null_mean", "null_max",
-                 "multiple_of_mean", "multiple_of_max", "matches", "status", "n_reference_seeds", "note"]
+DISTANCE_COLUMNS = ["model", "population", "statistic", "score_kind", "primary", "raw", "null_mean", "null_max",
+                    "multiple_of_mean", "multiple_of_max", "n_reference_seeds", "note"]
+MEASURE_COLUMNS = ["run", "population", "measure", "value", "unit", "note"]
 
 
 class ValidationWarning(UserWarning):
@@ -43,12 +53,17 @@ class ValidationResult:
     Attributes
     ----------
     scores : pandas.DataFrame
-        Long format, columns ``SCORE_COLUMNS``, in input order (never sorted by score).
+        Decisions: one row per (variant, population, measure), columns
+        :data:`cortexzoo.validation.inference.DECISION_COLUMNS`, in input order.
+    distances : pandas.DataFrame
+        Descriptive distances per candidate run, columns ``DISTANCE_COLUMNS``.
+    measures : pandas.DataFrame
+        One value per (run, population, measure), columns ``MEASURE_COLUMNS``.
     statistics : pandas.DataFrame
         One row per run and population: counts, exclusions, subsample sizes, peaks.
     summary : pandas.DataFrame
-        Per candidate: primary statistics matched, and the median and worst
-        multiple of natural variability; ordered best (lowest) first.
+        Per variant: decisions that differ, are consistent or undefined, and
+        the largest effect; fewest differences first.
     warnings : list of str
     files : dict
         Name -> path of everything written.
@@ -57,6 +72,8 @@ class ValidationResult:
     """
 
     scores: pd.DataFrame
+    distances: pd.DataFrame
+    measures: pd.DataFrame
     statistics: pd.DataFrame
     summary: pd.DataFrame
     warnings: list = field(default_factory=list)
@@ -96,22 +113,13 @@ def _check_consistent(runs: dict) -> None:
             )
 
 
-def _check_population(label, pop, stats, settings) -> None:
-    s = settings["statistics"]
-    fix = ("Check that run; if the population is silent by design, leave it out with "
-           "scores.populations in the settings (or --populations).")
+def _check_population(label, pop, stats) -> None:
+    # Only silence is an input error; a measure a sparse population cannot give (no neuron with
+    # enough ISIs, too few for the CC subsample) is reported as undefined with its reason.
     if stats.n_spikes == 0:
-        raise CortexzooError(f"Population {pop} of run {label} has no spikes at all in the analysis window.", fix)
-    if len(stats.cv) == 0 or len(stats.lv) == 0:
-        raise CortexzooError(
-            f"No neuron of population {pop} in run {label} has the {stats.min_spikes_lv} spikes "
-            "needed for CV/LV.",
-            f"Lower statistics.min_spikes_isi (now {s['min_spikes_isi']}), simulate longer, or: {fix}",
-        )
-    if len(stats.cc) == 0:
-        raise CortexzooError(
-            f"Population {pop} of run {label} has fewer than 2 neurons with spikes in the binned window; "
-            "no correlation coefficient exists.", fix)
+        raise CortexzooError(f"Population {pop} of run {label} has no spikes at all in the analysis window.",
+                             "Check that run; if the population is silent by design, leave it out with "
+                             "scores.populations in the settings (or --populations).")
 
 
 def _jsonable(value):
@@ -132,11 +140,14 @@ def validate(reference_dirs, candidate_dirs, out_dir, settings=None, progress=No
     ----------
     reference_dirs : list of str or pathlib.Path
         Run directories of the reference model, one per seed (>= 3 recommended).
-    candidate_dirs : list of str or pathlib.Path
-        Run directories of the variants to score; each is one row block.
+    candidate_dirs : list or dict
+        Run directories of the variants: a dict ``{variant label: [run dirs,
+        one per seed]}`` (the seeds of one variant are tested together), or a
+        list in which every run is a variant of its own (one seed each).
     out_dir : str or pathlib.Path
-        Created if needed; ``scores.csv``, ``scores.json``, ``statistics.csv``,
-        ``summary.csv`` and the figures are (over)written there.
+        Created if needed; ``scores.csv`` (decisions), ``distances.csv``,
+        ``measures.csv``, ``scores.json``, ``statistics.csv``, ``summary.csv``
+        and the figures are (over)written there.
     settings : dict or str or pathlib.Path, optional
         Overrides of ``validation/defaults.toml`` (dict or TOML file).
     progress : callable, optional
@@ -144,11 +155,10 @@ def validate(reference_dirs, candidate_dirs, out_dir, settings=None, progress=No
     make_figures : bool
         Skip the figures when False (faster in tests).
     degenerate_candidates : {"error", "flag"}
-        What to do when a candidate population is silent or has too few spikes
-        for a statistic: raise (default), or score it with status
-        ``"undefined: <reason>"`` (infinite raw score, never a match; used by
-        ``compare``, where a silent variant is a result, not a mistake).
-        Reference runs always raise.
+        What to do when a candidate population is silent: raise (default), or
+        score it (its rate is 0 Hz, measures that need spikes are undefined,
+        distances infinite; used by ``compare``, where a silent variant is a
+        result, not a mistake). Silent reference populations always raise.
     replace_folder : bool
         Replace ``out_dir`` as a whole (an experiment's own ``validation/``),
         so no file of an earlier validation survives; otherwise only the files
@@ -162,41 +172,50 @@ def validate(reference_dirs, candidate_dirs, out_dir, settings=None, progress=No
     ------
     CortexzooError
         For missing/incomplete/corrupted runs, runs that differ in populations,
-        sizes or duration, duplicated runs, silent populations, or populations
-        without enough spikes for a statistic.
+        sizes or duration, duplicated runs, or silent populations.
 
     Warns
     -----
     ValidationWarning
-        With fewer reference seeds than ``scores.min_reference_seeds``; with a
-        single seed only raw scores are reported.
+        With fewer reference seeds than ``scores.min_reference_seeds`` or fewer
+        variant seeds than ``scores.min_variant_seeds``: the warning states the
+        smallest change the decisions can then detect.
     """
     say = progress or (lambda message: None)
     settings = load_settings(settings)
     if degenerate_candidates not in ("error", "flag"):
         raise CortexzooError(f"degenerate_candidates = {degenerate_candidates!r}.", "Use 'error' or 'flag'.")
-    runs, ref_labels, cand_labels = _load_runs(reference_dirs, candidate_dirs, say)
-    notes = _seed_notes(len(ref_labels), settings, say)
+    runs, ref_labels, groups = _load_runs(reference_dirs, candidate_dirs, say)
+    cand_labels = [label for members in groups.values() for label in members]
     populations = _populations(settings, runs[ref_labels[0]])
     stats, degenerate = _statistics(runs, populations, ref_labels, settings, degenerate_candidates, say)
+    say("decisions")
+    measures = measure_table(stats)
+    family_size = len(measures[["population", "measure"]].drop_duplicates())
+    notes = _seed_notes(len(ref_labels), groups, settings, family_size, say)
     notes += _stationarity_notes(stats, say) + _compensation_notes(runs, say)
-    say("scores")
-    scores = _score_rows(stats, degenerate, populations, ref_labels, cand_labels, settings)
+    scores = decision_rows(measures, ref_labels, groups, settings)
+    distances = _distance_rows(stats, degenerate, populations, ref_labels, cand_labels, settings)
     statistics = _statistics_table(runs, stats, populations, ref_labels)
-    summary = _summary(scores, cand_labels, len(ref_labels))
+    summary = _summary(scores, groups)
+    tables = {"scores": scores, "distances": distances, "measures": measures, "statistics": statistics,
+              "summary": summary}
     # Written aside and published whole: a killed validation leaves the previous outputs intact.
     with staged_folder(out_dir, whole=replace_folder) as stage:
-        names = _write(stage, scores, statistics, summary, notes, settings, ref_labels, cand_labels)
+        names = _write(stage, tables, notes, settings, ref_labels, groups)
         if make_figures:
             say("figures")
-            names.update(_figures(stage, runs, stats, populations, ref_labels, scores, settings, len(ref_labels)))
+            names.update(_figures(stage, runs, stats, populations, ref_labels, scores, settings))
     files = {name: Path(out_dir) / path.name for name, path in names.items()}
     say(f"wrote {len(files)} files to {out_dir}")
-    return ValidationResult(scores, statistics, summary, notes, files, stats)
+    return ValidationResult(scores, distances, measures, statistics, summary, notes, files, stats)
 
 
 def _load_runs(reference_dirs, candidate_dirs, say):
     """Load every run (each once), check they are one network and the reference seeds differ."""
+    grouped = candidate_dirs if isinstance(candidate_dirs, dict) else None
+    if grouped is not None:
+        candidate_dirs = [p for members in grouped.values() for p in members]
     reference_dirs, candidate_dirs = [Path(p) for p in reference_dirs], [Path(p) for p in candidate_dirs]
     if not reference_dirs:
         raise CortexzooError("No reference run given.", "Pass at least one reference run directory (better 3 seeds).")
@@ -220,19 +239,40 @@ def _load_runs(reference_dirs, candidate_dirs, say):
     if len(set(map(str, known))) < len(known):
         raise CortexzooError(f"Reference runs share a seed ({seeds}); they are not independent realisations.",
                              "Run the reference with different seeds.")
-    return runs, ref_labels, labels[len(reference_dirs):]
+    empty = [name for name, members in (grouped or {}).items() if not members]
+    if empty:
+        raise CortexzooError(f"Variant(s) {', '.join(map(str, empty))} have no run.", "Give every variant at least one run.")
+    cand_labels = iter(labels[len(reference_dirs):])
+    if grouped is None:
+        groups = {label: [label] for label in labels[len(reference_dirs):]}
+    else:
+        groups = {str(name): [next(cand_labels) for _ in members] for name, members in grouped.items()}
+    return runs, ref_labels, groups
 
 
-def _seed_notes(n_ref: int, settings: dict, say) -> list:
-    """Warnings about a null distribution resting on too few reference seeds."""
+def _seed_notes(n_ref: int, groups: dict, settings: dict, family_size: int, say) -> list:
+    """Warnings for designs with fewer seeds than recommended, stating what they can still detect."""
+    from cortexzoo.validation.controls import minimal_detectable_change
+
+    sc = settings["scores"]
+    min_ref, min_var = sc["min_reference_seeds"], sc["min_variant_seeds"]
     notes = []
-    if n_ref == 1:
-        notes.append("Only one reference seed: no null distribution exists, so only raw scores are reported "
-                     "(no multiples of natural variability, no 'matches').")
-    elif n_ref < settings["scores"]["min_reference_seeds"]:
-        notes.append(f"Only {n_ref} reference seeds (fewer than scores.min_reference_seeds = "
-                     f"{settings['scores']['min_reference_seeds']}): natural variability rests on "
-                     f"{n_ref * (n_ref - 1) // 2} pair(s) and is poorly estimated.")
+    for n_var in sorted({len(members) for members in groups.values()}):
+        if n_ref >= min_ref and n_var >= min_var:
+            continue
+        names = ", ".join(name for name, members in groups.items() if len(members) == n_var)
+        if n_ref + n_var < 3:
+            notes.append(f"{names}: {n_ref} reference and {n_var} variant seed(s) allow no test (3 seeds "
+                         "are needed); every decision is undefined.")
+            continue
+        alpha = sc["fdr"] / max(family_size, 1)
+        now = float(minimal_detectable_change(1.0, n_ref, n_var, alpha))
+        design = float(minimal_detectable_change(1.0, min_ref, min_var, alpha))
+        notes.append(f"{names}: {n_ref} reference and {n_var} variant seed(s), fewer than recommended "
+                     f"({min_ref} + {min_var}). The decisions keep their {sc['fdr']:.0%} false discovery rate, "
+                     f"but a single difference among the {family_size} decisions is called (80 % power) only "
+                     f"when it exceeds {now:.1f} seed-to-seed SDs of its measure, against {design:.1f} with "
+                     f"{min_ref} + {min_var} seeds; add seeds before reading 'consistent' as 'same'.")
     for note in notes:
         warnings.warn(note, ValidationWarning, stacklevel=3)
         say(f"warning: {note}")
@@ -292,7 +332,7 @@ def _statistics(runs, populations, ref_labels, settings, degenerate_candidates, 
             ids, times = run.window(pop)
             st = population_statistics(pop, ids, times, run.sizes[pop], run.t_start_ms, run.t_stop_ms, settings)
             try:
-                _check_population(label, pop, st, settings)
+                _check_population(label, pop, st)
             except CortexzooError as err:
                 if label in ref_labels or degenerate_candidates != "flag":
                     raise
@@ -302,8 +342,86 @@ def _statistics(runs, populations, ref_labels, settings, degenerate_candidates, 
     return stats, degenerate
 
 
-def _score_rows(stats, degenerate, populations, ref_labels, cand_labels, settings) -> pd.DataFrame:
-    """One row per (candidate, population, statistic, score kind), with its decision."""
+def run_measures(reference_dirs, candidate_groups: dict, settings=None, progress=None):
+    """Load runs and compute their per-seed measures (the input of decisions and controls).
+
+    Parameters
+    ----------
+    reference_dirs : list of path
+    candidate_groups : dict
+        Variant label -> list of run dirs.
+    settings : dict or path, optional
+    progress : callable, optional
+
+    Returns
+    -------
+    tuple
+        ``(measures, ref_labels, groups, settings)``: the :func:`measure_table`
+        of every run, the reference run labels, variant label -> run labels,
+        and the full settings.
+    """
+    say = progress or (lambda message: None)
+    settings = load_settings(settings)
+    runs, ref_labels, groups = _load_runs(reference_dirs, candidate_groups, say)
+    populations = _populations(settings, runs[ref_labels[0]])
+    stats, _ = _statistics(runs, populations, ref_labels, settings, "flag", say)
+    return measure_table(stats), ref_labels, groups, settings
+
+
+def measure_table(stats: dict) -> pd.DataFrame:
+    """One row per (run, population, measure): the per-seed values the decisions compare.
+
+    Parameters
+    ----------
+    stats : dict
+        Run label -> {population -> PopulationStatistics}.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``MEASURE_COLUMNS``; ``note`` says why a value is undefined (NaN).
+    """
+    rows = []
+    for label, by_pop in stats.items():
+        for pop, st in by_pop.items():
+            why = st.undefined_measures()
+            rows += [{"run": label, "population": pop, "measure": name, "value": value,
+                      "unit": measure_unit(name), "note": why.get(name, "")}
+                     for name, value in st.measures().items()]
+    return pd.DataFrame(rows, columns=MEASURE_COLUMNS)
+
+
+def decision_rows(measures: pd.DataFrame, ref_labels: list, groups: dict, settings: dict) -> pd.DataFrame:
+    """Decisions of every variant: one Benjamini-Hochberg family per variant.
+
+    Parameters
+    ----------
+    measures : pandas.DataFrame
+        From :func:`measure_table`.
+    ref_labels : list of str
+    groups : dict
+        Variant label -> its run labels (seeds).
+    settings : dict
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`cortexzoo.validation.inference.DECISION_COLUMNS`.
+    """
+    sc = settings["scores"]
+    chosen = sc["measures"] or list(dict.fromkeys(measures["measure"]))
+    measures = measures[measures["measure"].isin(chosen)]
+    options = {"test": sc["test"], "fdr": sc["fdr"], "ci_level": sc["ci_level"], "ci_method": sc["ci_method"],
+               "bootstrap_samples": sc["bootstrap_samples"], "seed": sc["inference_seed"]}
+    units = dict(zip(measures["measure"], measures["unit"]))
+    reasons = {(r.run, r.population, r.measure): r.note for r in measures.itertuples() if r.note}
+    parts = [variant_decisions(measures, ref_labels, members, name, options, units, reasons)
+             for name, members in groups.items()]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=DECISION_COLUMNS)
+
+
+def _distance_rows(stats, degenerate, populations, ref_labels, cand_labels, settings) -> pd.DataFrame:
+    """Descriptive distances: one row per (candidate run, population, statistic, score kind)."""
     primary = settings["scores"]["primary"]
     n_ref = len(ref_labels)
     rows = []
@@ -317,14 +435,12 @@ def _score_rows(stats, degenerate, populations, ref_labels, cand_labels, setting
                 for kind in SCORE_KINDS[stat]:
                     value = float("inf") if why else raw[(stat, kind)]
                     rel = relative_to_null(value, null[(stat, kind)])
-                    if why and n_ref > 1:
-                        rel.update(status=f"undefined: {why}", note=why, matches=False)
+                    if why:
+                        rel["note"] = why
                     rows.append({"model": cand, "population": pop, "statistic": stat, "score_kind": kind,
                                  "primary": primary.get(stat) == kind, "raw": value, **rel,
                                  "n_reference_seeds": n_ref})
-    scores = pd.DataFrame(rows, columns=SCORE_COLUMNS)
-    scores["matches"] = scores["matches"].astype(object)
-    return scores
+    return pd.DataFrame(rows).reindex(columns=DISTANCE_COLUMNS)
 
 
 def _statistics_table(runs, stats, populations, ref_labels) -> pd.DataFrame:
@@ -336,51 +452,48 @@ def _statistics_table(runs, stats, populations, ref_labels) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _summary(scores, cand_labels, n_ref) -> pd.DataFrame:
-    """Per candidate: primary pairs matched, undefined, and the median and worst multiple of natural variability."""
-    prim = scores[scores["primary"]]
+def _summary(scores: pd.DataFrame, groups: dict) -> pd.DataFrame:
+    """Per variant: decisions that differ / are consistent / undefined, and the largest differing effect."""
     rows = []
-    for cand in cand_labels:
-        mine = prim[prim["model"] == cand]
-        row = {"model": cand, "matched": None, "undefined": None, "of": len(mine), "median_multiple_of_mean": None,
-               "worst_multiple_of_mean": None, "worst": None}
-        if n_ref > 1:
-            mult = pd.to_numeric(mine["multiple_of_mean"], errors="coerce")
-            row.update(matched=int((mine["status"] == "matches").sum()),
-                       undefined=int(mine["status"].str.startswith("undefined").sum()),
-                       median_multiple_of_mean=float(mult.median()), worst_multiple_of_mean=float(mult.max()))
-            if mult.notna().any():
-                row["worst"] = " ".join(mine.loc[mult.idxmax(), ["population", "statistic"]])
+    for name, members in groups.items():
+        mine = scores[scores["model"] == name]
+        differs = mine[mine["decision"] == "differs"]
+        row = {"model": name, "n_variant_seeds": len(members), "differs": len(differs),
+               "consistent": int((mine["decision"] == "consistent").sum()),
+               "undefined": int(mine["decision"].str.startswith("undefined").sum()), "of": len(mine),
+               "median_abs_relative_effect": float(mine["relative_effect"].abs().median()),
+               "largest": None, "largest_relative_effect": None}
+        if len(differs):
+            top = differs.loc[differs["relative_effect"].abs().idxmax()]
+            row.update(largest=f"{top['population']} {top['measure']}", largest_relative_effect=top["relative_effect"])
         rows.append(row)
     summary = pd.DataFrame(rows)
-    if n_ref > 1:
-        # Distances: fewer pairs that are not a match first, then the smaller median multiple. Never descending.
-        summary["_not_matched"] = summary["of"] - summary["matched"]
-        summary = summary.sort_values(["_not_matched", "median_multiple_of_mean"], ascending=True, kind="stable")
-        summary = summary.drop(columns="_not_matched").reset_index(drop=True)
-    return summary
+    if len(summary):
+        # Fewest differing measures first, then the smaller typical effect. Never by a score descending.
+        summary = summary.sort_values(["differs", "median_abs_relative_effect"], kind="stable")
+    return summary.reset_index(drop=True)
 
 
-def _write(out_dir, scores, statistics, summary, notes, settings, ref_labels, cand_labels) -> dict:
+def _write(out_dir, tables, notes, settings, ref_labels, groups) -> dict:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    files = {"scores.csv": out / "scores.csv", "scores.json": out / "scores.json",
-             "statistics.csv": out / "statistics.csv", "summary.csv": out / "summary.csv"}
-    scores.to_csv(files["scores.csv"], index=False)
-    statistics.to_csv(files["statistics.csv"], index=False)
-    summary.to_csv(files["summary.csv"], index=False)
+    files = {f"{name}.csv": out / f"{name}.csv" for name in tables}
+    for name, table in tables.items():
+        table.to_csv(files[f"{name}.csv"], index=False)
+    files["scores.json"] = out / "scores.json"
     payload = {
-        "about": "Scores are distances: lower is better. 'multiple_of_*' divide the raw score by the mean / max "
-                 "of the same score between pairs of reference seeds; status 'matches' means multiple_of_max "
-                 "<= 1, 'undefined: ...' that a statistic or score is not finite (never a match).",
-        "references": ref_labels, "candidates": cand_labels, "warnings": notes, "settings": settings,
-        "rows": [{k: _jsonable(v) for k, v in row.items()} for row in scores.to_dict(orient="records")],
+        "about": "Decisions: per (variant, population, measure) a seed-level test of the variant's seeds against "
+                 "the reference seeds, Benjamini-Hochberg corrected per variant at scores.fdr; 'differs' when "
+                 "q <= fdr. 'effect' is variant - reference in the measure's unit, 'relative_effect' over the "
+                 "reference mean, both with confidence intervals. distances.csv holds descriptive distances.",
+        "references": ref_labels, "variants": groups, "warnings": notes, "settings": settings,
+        "rows": [{k: _jsonable(v) for k, v in row.items()} for row in tables["scores"].to_dict(orient="records")],
     }
     files["scores.json"].write_text(json.dumps(payload, indent=1))
     return files
 
 
-def _figures(out_dir, runs, stats, populations, ref_labels, scores, settings, n_ref) -> dict:
+def _figures(out_dir, runs, stats, populations, ref_labels, scores, settings) -> dict:
     out = Path(out_dir)
     f = settings["figures"]
     files = {name: out / name for name in ("raster.png", "rates_boxplot.png", "cv_distributions.png",
@@ -390,11 +503,5 @@ def _figures(out_dir, runs, stats, populations, ref_labels, scores, settings, n_
     figures.rate_boxplots(stats, populations, ref_labels, files["rates_boxplot.png"])
     figures.cv_distributions(stats, populations, ref_labels, files["cv_distributions.png"])
     figures.psd_overlays(stats, populations, ref_labels, files["psd_overlay.png"])
-    prim = scores[scores["primary"]]
-    value = "multiple_of_mean" if n_ref > 1 else "raw"
-    table = prim.pivot_table(index="model", columns=["population", "statistic"], values=value, aggfunc="first",
-                             sort=False)
-    title = ("score / mean reference-reference score (lower is better; >1 is beyond seed-to-seed variability)"
-             if n_ref > 1 else "raw scores (single reference seed: no natural variability available)")
-    figures.heatmap(table.astype(float), files["heatmap.png"], title)
+    figures.effect_heatmap(scores, files["heatmap.png"], settings["scores"]["fdr"])
     return files

@@ -19,9 +19,10 @@ import pandas as pd
 
 from cortexzoo.atomic import staged_folder
 from cortexzoo.errors import CortexzooError
+from cortexzoo.validation.settings import load_settings
 
 VALIDATION_FIGURES = [
-    ("heatmap.png", "Multiples of natural variability (primary score / mean reference-reference score)"),
+    ("heatmap.png", "Relative effect (variant - reference) / reference per population and measure; * = differs"),
     ("rates_boxplot.png", "Single-neuron firing rates per population"),
     ("cv_distributions.png", "CV of inter-spike intervals"),
     ("psd_overlay.png", "Power spectra of the population rates"),
@@ -35,83 +36,59 @@ _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=j
                           trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
 
 
-def score_status(scores: pd.DataFrame) -> pd.Series:
-    """The status of each score row: "matches", "differs", "undefined: <reason>" or "raw only: ...".
-
-    Parameters
-    ----------
-    scores : pandas.DataFrame
-        Long-format scores as written by :func:`cortexzoo.validation.pipeline.validate`.
-
-    Returns
-    -------
-    pandas.Series of str
-        The ``status`` column when ``scores.csv`` has one. Older files have only
-        ``matches``; there a missing ``matches`` means a single reference seed,
-        and a ``matches`` of false on a non-finite (NaN) multiple means the score
-        is undefined, never that it differs.
-    """
-    if "status" in scores:
-        return scores["status"].fillna("undefined: no status").astype(str)
-    matches = scores["matches"].astype(str).str.lower()
-    multiple = pd.to_numeric(scores["multiple_of_max"], errors="coerce")
-    status = pd.Series("differs", index=scores.index)
-    status[multiple.isna()] = "undefined: non-finite score"
-    status[~matches.isin(["true", "false"])] = "raw only: single reference seed"
-    status[matches == "true"] = "matches"
-    return status
-
-
-def _primary(scores: pd.DataFrame) -> pd.DataFrame:
-    """Primary score rows with their ``status`` (see :func:`score_status`)."""
-    return scores.assign(status=score_status(scores))[scores["primary"].astype(bool)].copy()
+def _require_decisions(scores: pd.DataFrame, path) -> None:
+    if "decision" not in scores:
+        raise CortexzooError(f"{path} holds scores of an older cortexzoo (multiples of natural variability, "
+                             "no seed-level decisions).",
+                             "Re-run the validation: `cortexzoo validate CONFIG` (or `cortexzoo compare CONFIG`); "
+                             "the runs are reused.")
 
 
 def what_differs(scores: pd.DataFrame) -> dict:
-    """Per variant: primary statistics and populations outside natural variability.
+    """Per variant: the (population, measure) decisions that differ, largest relative effect first.
 
     Parameters
     ----------
     scores : pandas.DataFrame
-        Long-format scores as written by :func:`cortexzoo.validation.pipeline.validate`.
+        Decision rows as written by :func:`cortexzoo.validation.pipeline.validate`.
 
     Returns
     -------
     dict
-        Variant -> list of ``(population, statistic, multiple_of_max)`` with
-        status "differs", largest multiple first. Undefined scores are not here
-        (see :func:`what_is_undefined`).
+        Variant -> list of dicts ``population, measure, relative_effect,
+        relative_ci_low, relative_ci_high, q_value``. Undefined decisions are
+        not here (see :func:`what_is_undefined`).
     """
     out = {}
-    for model, group in _primary(scores).groupby("model", sort=False):
-        bad = group[group["status"] == "differs"].sort_values("multiple_of_max", ascending=False)
-        out[model] = [(r.population, r.statistic, float(r.multiple_of_max)) for r in bad.itertuples()]
+    for model, group in scores.groupby("model", sort=False):
+        hit = group[group["decision"] == "differs"]
+        hit = hit.iloc[hit["relative_effect"].abs().fillna(0).argsort()[::-1]]
+        out[model] = [{k: getattr(r, k) for k in ("population", "measure", "relative_effect", "relative_ci_low",
+                                                   "relative_ci_high", "q_value")} for r in hit.itertuples()]
     return out
 
 
 def what_is_undefined(scores: pd.DataFrame) -> dict:
-    """Per variant: primary scores that are undefined, with the reason.
+    """Per variant: decisions that are undefined, with the reason of each measure.
 
     Parameters
     ----------
     scores : pandas.DataFrame
-        Long-format scores as written by :func:`cortexzoo.validation.pipeline.validate`.
 
     Returns
     -------
     dict
-        Variant -> list of ``(population, statistic, reason)`` for status
-        "undefined: <reason>", in input order.
+        Variant -> list of ``(population, measure, reason)``, in input order.
     """
     out = {}
-    for model, group in _primary(scores).groupby("model", sort=False):
-        undefined = group[group["status"].str.startswith("undefined")]
-        out[model] = [(r.population, r.statistic, r.status.partition(":")[2].strip()) for r in undefined.itertuples()]
+    for model, group in scores.groupby("model", sort=False):
+        undefined = group[group["decision"].str.startswith("undefined")]
+        out[model] = [(r.population, r.measure, r.decision.partition(":")[2].strip()) for r in undefined.itertuples()]
     return out
 
 
 def score_table(scores: pd.DataFrame) -> pd.DataFrame:
-    """Primary scores as a models x (statistic) table of median multiples over populations.
+    """Variants x measures: median relative effect over populations and how many populations differ.
 
     Parameters
     ----------
@@ -120,27 +97,33 @@ def score_table(scores: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Rows in input order (never sorted by score), one column per statistic
-        with the median multiple of the mean ref-ref score, plus the number of
-        (population, statistic) pairs whose status is "matches" (undefined and
-        raw-only scores never count).
+        Rows in input order (never sorted by a score); each cell
+        ``"+12 % (3/8)"``: the median over populations of the relative effect,
+        and the populations whose decision is "differs" out of those decided;
+        ``n/a`` when no population has a defined decision. A last column
+        ``differs`` counts all differing decisions of the variant.
     """
-    prim = _primary(scores)
-    prim["multiple_of_mean"] = pd.to_numeric(prim["multiple_of_mean"], errors="coerce")
-    table = prim.pivot_table(index="model", columns="statistic", values="multiple_of_mean", aggfunc="median",
-                             sort=False)
-    matched = prim.assign(m=prim["status"] == "matches").groupby("model", sort=False)["m"]
-    table["matched"] = matched.sum().astype(int).astype(str) + "/" + matched.size().astype(str)
+    def cell(part):
+        decided = part[~part["decision"].str.startswith("undefined")]
+        if decided.empty:
+            return "n/a"
+        k = int((decided["decision"] == "differs").sum())
+        return f"{100 * decided['relative_effect'].median():+.0f} % ({k}/{len(decided)})"
+
+    cells = scores.groupby(["model", "measure"], sort=False).apply(cell, include_groups=False)
+    table = cells.unstack("measure").reindex(index=list(dict.fromkeys(scores["model"])),
+                                             columns=list(dict.fromkeys(scores["measure"])))
+    differs = scores.assign(d=scores["decision"] == "differs").groupby("model", sort=False)["d"]
+    table["differs"] = differs.sum().astype(int).astype(str) + "/" + differs.size().astype(str)
     return table
 
 
 def _verdicts(scores: pd.DataFrame) -> list[dict]:
-    """Per variant, what both templates say about it: differing, undefined, and whether there is a null at all."""
+    """Per variant, what both templates say about it: differing and undefined decisions."""
     differs, undefined = what_differs(scores), what_is_undefined(scores)
-    prim = _primary(scores)
     return [{"model": model, "differs": differs[model], "undefined": undefined[model],
-             "raw_only": bool(group["status"].str.startswith("raw only").all())}
-            for model, group in prim.groupby("model", sort=False)]
+             "n_seeds": int(group["n_variant_seeds"].max()), "of": len(group)}
+            for model, group in scores.groupby("model", sort=False)]
 
 
 def _runs(exp: Path) -> list[dict]:
@@ -187,6 +170,50 @@ def _operating_point(runs: list[dict], folder: Path | None = None) -> tuple[list
     return figures, rows[rows.model.isin(models)].to_html(border=0, index=False, float_format=lambda x: f"{x:.3g}")
 
 
+# Controls shipped with the repository (`cortexzoo controls controls --publish docs/results/controls`).
+SHIPPED_CONTROLS = Path(__file__).resolve().parents[1] / "docs" / "results" / "controls"
+_DESIGN_KEYS = (("N_scaling", "network"), ("K_scaling", "network"), ("background", "network"),
+                ("t_sim_ms", "simulation"))
+
+
+def controls_summary(exp: Path, payload: dict, shipped: Path = SHIPPED_CONTROLS) -> str:
+    """The controls that stand for this experiment's design, as Markdown, or why there are none.
+
+    An experiment's own ``controls/`` (a controls experiment) comes first; otherwise the shipped
+    controls apply only when they were measured at this experiment's scale, background,
+    duration and seed counts.
+
+    Parameters
+    ----------
+    exp : pathlib.Path
+    payload : dict
+        ``scores.json`` (its references and variants give the seed counts).
+    shipped : pathlib.Path
+
+    Returns
+    -------
+    str
+    """
+    from cortexzoo.schema import read_toml
+
+    if (exp / "controls" / "summary.md").is_file():
+        return (exp / "controls" / "summary.md").read_text()
+    fix = "run `cortexzoo controls` with a copy of experiments/controls.toml set to this design"
+    if not (shipped / "design.json").is_file():
+        return f"No controls are available for this design; {fix}."
+    design = json.loads((shipped / "design.json").read_text())
+    config = read_toml(exp / "experiment.toml", "Experiment config") if (exp / "experiment.toml").is_file() else {}
+    ours = {key: config.get(table, {}).get(key) for key, table in _DESIGN_KEYS}
+    ours["reference_seeds"] = len(payload.get("references", []))
+    ours["group_size"] = max((len(v) for v in payload.get("variants", {}).values()), default=0)
+    differ = [f"{key} {ours[key]} (controls: {design.get(key)})" for key in ours if ours[key] != design.get(key)]
+    if differ:
+        return (f"The shipped controls (docs/results/controls) were measured at another design; this experiment "
+                f"differs in {', '.join(differ)}, so its false-positive rate and detectable changes are not "
+                f"measured; {fix}.")
+    return (shipped / "summary.md").read_text()
+
+
 def write_report(experiment_dir, calibration_figure: Path | None = None) -> dict:
     """Write ``report/index.html`` and ``report/summary.md`` for an experiment directory.
 
@@ -215,7 +242,9 @@ def write_report(experiment_dir, calibration_figure: Path | None = None) -> dict
         raise CortexzooError(f"{exp} has no validation results ({val / 'scores.csv'} is missing).",
                              f"Run `cortexzoo compare` (or `cortexzoo validate ... --out {val}`) first.")
     scores = pd.read_csv(val / "scores.csv")
+    _require_decisions(scores, val / "scores.csv")
     payload = json.loads((val / "scores.json").read_text()) if (val / "scores.json").is_file() else {}
+    inference = {**load_settings()["scores"], **payload.get("settings", {}).get("scores", {})}
     runs = _runs(exp)
     versions = runs[0]["versions"] if runs else {}
     table = score_table(scores)
@@ -225,6 +254,8 @@ def write_report(experiment_dir, calibration_figure: Path | None = None) -> dict
         "name": exp.name, "generated": time.strftime("%Y-%m-%d %H:%M"),
         "versions": ", ".join(f"{k} {v}" for k, v in versions.items()),
         "warnings": payload.get("warnings", []), "verdicts": _verdicts(scores), "listed": 8,
+        "n_reference_seeds": len(payload.get("references", [])), "test": inference["test"],
+        "fdr": inference["fdr"], "ci_level": inference["ci_level"], "controls_md": controls_summary(exp, payload),
         "figures": figures, "calibration": calibration, "op_figures": op_figures, "op_table_html": op_table,
         "theory": theory_report_context(exp),  # theory/ of the mean-field stage; None when it did not run
         "config_text": (exp / "experiment.toml").read_text() if (exp / "experiment.toml").is_file() else "(no config)",

@@ -138,8 +138,12 @@ class RelativeDifference(LowerIsBetter, sciunit.Score):
 
     @classmethod
     def compute(cls, observation, prediction):
-        """Score from ``{'value': float}`` observation and prediction."""
-        return cls(_scores.relative_difference(observation["value"], prediction["value"]))
+        """Score from ``{'value': float}`` observation and prediction; undefined values give no score."""
+        value = _scores.relative_difference(observation["value"], prediction["value"])
+        if np.isnan(value):
+            # e.g. synchrony of a population smaller than its fixed subsample
+            return sciunit.scores.InsufficientDataScore("the statistic is undefined for this population")
+        return cls(value)
 
     def __str__(self):
         return f"relative difference = {self.score:.4g}"

@@ -94,9 +94,32 @@ def check_settings(settings: dict) -> None:
         As returned by :func:`load_settings`.
     """
     _check_statistics(settings["statistics"])
-    sc = settings["scores"]
-    if not isinstance(sc["min_reference_seeds"], int) or sc["min_reference_seeds"] < 1:
-        raise CortexzooError("Validation setting 'scores.min_reference_seeds' must be a positive integer.", "Fix it.")
+    _check_scores(settings["scores"])
+
+
+def _check_scores(sc: dict) -> None:
+    from cortexzoo.validation.inference import CI_METHODS, TESTS
+    from cortexzoo.validation.statistics import MEASURE_UNITS
+
+    def bad(key, why):
+        raise CortexzooError(f"Validation setting 'scores.{key}' = {sc[key]!r} {why}.", "Fix it in your settings file.")
+
+    for key in ("min_reference_seeds", "min_variant_seeds", "bootstrap_samples"):
+        if not _is_int(sc[key]) or sc[key] < 1:
+            bad(key, "must be a positive integer")
+    if not _is_int(sc["inference_seed"]) or sc["inference_seed"] < 0:
+        bad("inference_seed", "must be an integer >= 0")
+    for key in ("fdr", "ci_level"):
+        if isinstance(sc[key], bool) or not isinstance(sc[key], (int, float)) or not 0 < sc[key] < 1:
+            bad(key, "must be a number between 0 and 1")
+    if sc["test"] not in TESTS:
+        bad("test", f"is not one of {', '.join(TESTS)}")
+    if sc["ci_method"] not in CI_METHODS:
+        bad("ci_method", f"is not one of {', '.join(CI_METHODS)}")
+    known = list(MEASURE_UNITS)
+    unknown = [m for m in sc["measures"] if m not in known and not str(m).startswith("ff_")]
+    if unknown:
+        bad("measures", f"names unknown measures {unknown} (known: {', '.join(known)}, ff_<window>ms)")
     for stat, kind in sc["primary"].items():
         if stat not in SCORE_KINDS or kind not in SCORE_KINDS[stat]:
             raise CortexzooError(
