@@ -150,8 +150,14 @@ def _cmd_run(args, say) -> int:
 def _cmd_compare(args, say) -> int:
     from cortexzoo.experiments.orchestrate import compare
 
+    t0 = time.perf_counter()
     with _experiment_session(args, say, "compare") as (experiment, exp_dir):
         report = compare(experiment, exp_dir, say, replace=args.replace)
+        if args.publish:
+            from cortexzoo.experiments.publish import publish_experiment
+
+            publish_experiment(exp_dir, args.publish, {"compare_elapsed_s": round(time.perf_counter() - t0, 1)})
+            say(f"published to {args.publish}")
     print(report["summary_text"])
     print(f"\nreport: {report['html'].resolve()}\nsummary: {report['markdown'].resolve()}")
     return 0
@@ -262,6 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "run":
             p.add_argument("--only", nargs="+", metavar="RUN",
                            help="simulate only these runs, named <label>-seed<k> (one Snakemake job each)")
+        else:
+            p.add_argument("--publish", type=Path, default=None, metavar="DIR",
+                           help="also copy the summary, tables, figures, config, versions and run costs to DIR "
+                                "(replaced as a whole), e.g. docs/results/<name>")
         p.set_defaults(func=func)
 
     p = add("controls", help="run the negative and positive controls of an experiment config with a [controls] "

@@ -5,6 +5,7 @@ as its second run finishes, resumed and killed again while validating,
 then finished; finally one variant is added and only that one is simulated.
 """
 
+import json
 import re
 
 import pytest
@@ -62,8 +63,8 @@ def test_killed_compare_resumes_only_missing_runs(tmp_path, nestml_module):
     before = metadata_stamps(runs_dir)
     assert set(before) == ALL_RUNS
 
-    # 3. Resume: nothing is simulated again; validation and report are written.
-    result = cli("compare", config, cwd=tmp_path)
+    # 3. Resume: nothing is simulated again; validation and report are written, and published.
+    result = cli("compare", config, "--publish", tmp_path / "published", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "5 of 5 runs already done (cached): " in result.stderr
     assert simulated(result.stderr.splitlines(keepends=True)) == []
@@ -71,6 +72,12 @@ def test_killed_compare_resumes_only_missing_runs(tmp_path, nestml_module):
     assert (exp / "validation" / "scores.csv").is_file()
     assert f"report: {(exp / 'report' / 'index.html').resolve()}" in result.stdout
     assert "| lif_hot " in result.stdout and "| lif_nestml " in result.stdout
+    # Catches a publish that misses the summary, the config, the tables or the run costs.
+    published = tmp_path / "published"
+    assert (published / "summary.md").read_text() == (exp / "report" / "summary.md").read_text()
+    assert {"experiment.toml", "scores.csv", "measures.csv", "heatmap.png"} <= {p.name for p in published.iterdir()}
+    costs = json.loads((published / "costs.json").read_text())
+    assert set(costs["runs"]) == ALL_RUNS and costs["total_s"] > 0 and costs["compare_elapsed_s"] > 0
     assert not [p for p in runs_dir.iterdir() if p.name.startswith(".")], "a later run should clean up debris"
 
     # 4. One more variant: the directory belongs to the old config, so it is refused
