@@ -31,7 +31,8 @@ from cortexzoo.atomic import staged_folder
 from cortexzoo.errors import CortexzooError
 from cortexzoo.network.output import load_run
 from cortexzoo.validation import figures
-from cortexzoo.validation.inference import DECISION_COLUMNS, variant_decisions
+from cortexzoo.validation.inference import DECISION_COLUMNS
+from cortexzoo.validation.sciunit_tests import SeedSetModel, decision_suite, decision_table, inference_options
 from cortexzoo.validation.scores import candidate_scores, null_scores, relative_to_null
 from cortexzoo.validation.settings import SCORE_KINDS, STATISTICS, load_settings
 from cortexzoo.validation.statistics import measure_unit, population_statistics
@@ -411,13 +412,15 @@ def decision_rows(measures: pd.DataFrame, ref_labels: list, groups: dict, settin
     sc = settings["scores"]
     chosen = sc["measures"] or list(dict.fromkeys(measures["measure"]))
     measures = measures[measures["measure"].isin(chosen)]
-    options = {"test": sc["test"], "fdr": sc["fdr"], "ci_level": sc["ci_level"], "ci_method": sc["ci_method"],
-               "bootstrap_samples": sc["bootstrap_samples"], "seed": sc["inference_seed"]}
-    units = dict(zip(measures["measure"], measures["unit"]))
-    reasons = {(r.run, r.population, r.measure): r.note for r in measures.itertuples() if r.note}
-    parts = [variant_decisions(measures, ref_labels, members, name, options, units, reasons)
-             for name, members in groups.items()]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=DECISION_COLUMNS)
+    if not groups:
+        return pd.DataFrame(columns=DECISION_COLUMNS)
+    # The SciUnit suite is the one scoring path: one MeasureTest per (population, measure), judged
+    # on each variant's seeds; a user's own SciUnit test can join the same table.
+    reference = SeedSetModel.from_measure_table(measures, ref_labels, "reference")
+    variants = [SeedSetModel.from_measure_table(measures, members, name) for name, members in groups.items()]
+    suite = decision_suite(reference, list(dict.fromkeys(measures["population"])),
+                           list(dict.fromkeys(measures["measure"])), inference_options(settings))
+    return decision_table(suite, variants, sc["fdr"])
 
 
 def _distance_rows(stats, degenerate, populations, ref_labels, cand_labels, settings) -> pd.DataFrame:
