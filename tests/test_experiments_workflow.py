@@ -55,7 +55,7 @@ def test_tiny_workflow_runs_locally_and_shares_the_cli_cache(tmp_path, nestml_mo
         assert meta["config_hash"] == run_hash(run.config) and meta["threads"] == 2
     scores = pd.read_csv(exp / "validation" / "scores.csv")
     assert sorted(scores["model"].unique()) == ["lif_hot", "lif_nestml"]
-    assert scores["p_value"].notna().all()
+    assert scores.loc[scores["measure"] == "rate_hz", "p_value"].notna().all()  # 1 seed each: decided against 3
     page = (exp / "report" / "index.html").read_text()
     assert "<h2>Decisions</h2>" in page and "lif_nestml" in page
     assert (exp / "report" / "summary.md").is_file()

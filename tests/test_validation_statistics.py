@@ -235,11 +235,11 @@ def test_distribution_scores_match_scipy_and_networkunit():
 
 
 def test_relative_to_null_definitions():
+    """Catches multiples divided by the wrong null summary (distances are descriptive: no decision)."""
     rel = S.relative_to_null(0.3, [0.1, 0.2, 0.3])
     assert rel["multiple_of_mean"] == pytest.approx(1.5) and rel["multiple_of_max"] == pytest.approx(1.0)
-    assert rel["matches"] is True
-    assert S.relative_to_null(0.31, [0.1, 0.2, 0.3])["matches"] is False
+    assert "matches" not in rel and "status" not in rel
     single = S.relative_to_null(0.3, [])
-    assert single["matches"] is None and "single reference seed" in single["note"]
+    assert single["multiple_of_max"] is None and "single reference seed" in single["note"]
     zero = S.relative_to_null(0.2, [0.0, 0.0])
-    assert zero["multiple_of_max"] == np.inf and zero["matches"] is False and zero["note"]
+    assert zero["multiple_of_max"] == np.inf and zero["note"]
