@@ -258,9 +258,10 @@ def analyse(measures: pd.DataFrame, reference: list, negative: list, twins: dict
         ``null_decisions``, ``false_positive_rates``, ``twin_decisions``,
         ``positive_decisions``, ``detections``, ``sensitivity`` (DataFrames).
     """
+    from cortexzoo.validation.sciunit_tests import inference_options
+
     sc = settings["scores"]
-    options = {"test": sc["test"], "fdr": sc["fdr"], "ci_level": sc["ci_level"], "ci_method": sc["ci_method"],
-               "bootstrap_samples": sc["bootstrap_samples"], "seed": sc["inference_seed"]}
+    options = inference_options(settings)
     chosen = sc["measures"] or list(dict.fromkeys(measures["measure"]))
     measures = measures[measures["measure"].isin(chosen)]
     units = dict(zip(measures["measure"], measures["unit"]))
