@@ -205,4 +205,4 @@ def test_old_and_bad_statistics_settings_are_refused():
     defaults = load_settings()["statistics"]
     assert (defaults["min_isis_cv"], defaults["min_isis_lv"], defaults["cc_subsample_neurons"],
             defaults["cc_min_rate_hz"], defaults["synchrony_subsample_neurons"], defaults["band_hz"],
-            defaults["fano_windows_ms"]) == (10, 2, 100, 1.0, 100, [1.0, 200.0], [10.0, 100.0])
+            defaults["fano_windows_ms"]) == (10, 2, 100, 1.0, 100, [1.0, 200.0], [100.0, 500.0])

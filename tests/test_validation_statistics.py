@@ -194,7 +194,8 @@ def test_gamma_trains_give_known_cv_lv_synchrony_and_fano(shape):
     # check does not depend on that.
     keep = times > t0
     # All 400 neurons in the synchrony subsample, for the precision the check below needs.
-    settings = load_settings({"statistics": {"synchrony_bin_ms": bin_ms, "synchrony_subsample_neurons": n}})
+    settings = load_settings({"statistics": {"synchrony_bin_ms": bin_ms, "synchrony_subsample_neurons": n,
+                                             "fano_windows_ms": [10.0, 100.0]}})
     s = population_statistics("G", ids[keep], times[keep], n, t0, t1, settings)
     # ~1200 ISIs per neuron: finite-sample bias of CV is ~1/(4 n), far below the tolerance.
     assert abs(np.mean(s.cv) - 1 / np.sqrt(shape)) < 0.02
