@@ -46,6 +46,7 @@ def run_controls(experiment, exp_dir: Path, say, publish: Path | None = None) ->
         ``summary`` (the false-positive JSON) and ``folder``.
     """
     from cortexzoo.experiments.orchestrate import _is_nestml, run_all, run_dir
+    from cortexzoo.experiments.publish import run_costs
     from cortexzoo.models.build import build_module
     from cortexzoo.validation import controls
     from cortexzoo.validation.pipeline import run_measures
@@ -69,6 +70,9 @@ def run_controls(experiment, exp_dir: Path, say, publish: Path | None = None) ->
     tables = controls.analyse(measures, ref_labels, labels["negative"], {k: labels[k] for k in spec["twins"]},
                               {k: labels[k] for k in spec["positive"]}, settings, spec["group_size"])
     design = _design(experiment, spec, len(ref_labels), len(labels["negative"]), time.perf_counter() - t0)
+    costs = run_costs(exp_dir)
+    design.update(runs=len(costs["runs"]), runs_s=costs["total_s"], fdr=settings["scores"]["fdr"],
+                  versions=costs["versions"])
     folder = _write(exp_dir / "controls", tables, design, measures)
     if publish:
         _publish(folder, Path(publish))
@@ -78,7 +82,7 @@ def run_controls(experiment, exp_dir: Path, say, publish: Path | None = None) ->
 
 def _design(experiment, spec, n_ref, n_negative, seconds) -> dict:
     sim, net = experiment.tables["simulation"], experiment.tables["network"]
-    return {"experiment": experiment.name, "config": str(experiment.path), "reference": experiment.tables["reference"],
+    return {"experiment": experiment.name, "config": experiment.path.name, "reference": experiment.tables["reference"],
             "reference_seeds": n_ref, "negative_seeds": n_negative, "group_size": spec["group_size"],
             "twins": spec["twins"], "positive": spec["positive"], "t_sim_ms": sim["t_sim_ms"],
             "N_scaling": net["N_scaling"], "K_scaling": net["K_scaling"], "background": net["background"],
@@ -132,14 +136,18 @@ def markdown(tables: dict, sens: pd.DataFrame, design: dict) -> str:
              f"Scale N = {design['N_scaling']}, K = {design['K_scaling']}, {design['background']} background, "
              f"{design['t_sim_ms'] / 1000:g} s analysed per run; {design['reference_seeds']} reference seeds, "
              f"{design['negative_seeds']} null seeds cut into groups of {design['group_size']} "
-             f"(the seeds per variant of the design these numbers stand for). Wall time {design['wall_time_s']:.0f} s.",
+             f"(the seeds per variant of the design these numbers stand for). Simulation {design['runs_s'] / 60:.0f} min "
+             f"(sum over {design['runs']} runs), analysis {design['wall_time_s']:.0f} s.",
+             "", "Decisions: seed-level pooled t-test, Benjamini-Hochberg per (pseudo-)variant at "
+             f"{design['fdr']:.0%} FDR; intervals are Welch's, so a decision can differ while its interval touches 0 "
+             "(docs/statistics.md).",
              "", "## Negative control: false positives (the reference against itself)", "",
              "| measure | decisions | false positives | rate | 95 % CI | family-wise | effect-CI coverage |",
              "|---|---|---|---|---|---|---|"]
     for m, r in fpr.iterrows():
-        lines.append(f"| {m} | {r['decisions']} | {r['false_positives']} | {_pct(r['false_positive_rate'])} | "
+        lines.append(f"| {m} | {int(r['decisions'])} | {int(r['false_positives'])} | {_pct(r['false_positive_rate'])} | "
                      f"[{_pct(r['ci_low'])}, {_pct(r['ci_high'])}] | {_pct(r['familywise_rate'])} "
-                     f"of {r['groups']} | {_pct(r['ci_coverage'])} |")
+                     f"of {int(r['groups'])} groups | {_pct(r['ci_coverage'])} |")
     lines += ["", "## Twins and positive controls: decisions that differ", ""]
     for key in ("twin_decisions", "positive_decisions"):
         dec = tables[key]
