@@ -118,6 +118,14 @@ def test_controls_apply_only_to_their_design(tmp_path):
     assert "No controls" in controls_summary(exp, payload, tmp_path / "nowhere")
 
 
+def test_variant_named_null_keeps_its_name(tmp_path):
+    """Catches pandas reading the variant label "null" (the controls' null seeds) as a missing value."""
+    report = write_report(write_experiment(tmp_path / "exp", [decision_row("null", "L23E", "rate_hz", 0.0,
+                                                                           "consistent")]),
+                          calibration_figure=tmp_path / "none.png")
+    assert "| null " in report["markdown"].read_text() and "| nan " not in report["markdown"].read_text()
+
+
 def test_html_escapes_names_and_config(tmp_path):
     """Catches autoescaping switched off: a variant name or config text would become live markup."""
     exp = write_experiment(tmp_path / "exp", [decision_row("<script>x</script>", "L23E", "rate_hz", 0.5, "differs")])

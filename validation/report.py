@@ -241,7 +241,8 @@ def write_report(experiment_dir, calibration_figure: Path | None = None) -> dict
     if not (val / "scores.csv").is_file():
         raise CortexzooError(f"{exp} has no validation results ({val / 'scores.csv'} is missing).",
                              f"Run `cortexzoo compare` (or `cortexzoo validate ... --out {val}`) first.")
-    scores = pd.read_csv(val / "scores.csv")
+    # Only empty cells are missing: a variant may be called "null" or "NA", which pandas would read as NaN.
+    scores = pd.read_csv(val / "scores.csv", keep_default_na=False, na_values=[""])
     _require_decisions(scores, val / "scores.csv")
     payload = json.loads((val / "scores.json").read_text()) if (val / "scores.json").is_file() else {}
     inference = {**load_settings()["scores"], **payload.get("settings", {}).get("scores", {})}
