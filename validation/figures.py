@@ -21,6 +21,18 @@ def _colors(labels, references):
     return out
 
 
+def _finish(fig, path, dpi):
+    """Save ``fig`` to ``path`` unless it is None, close it and return it.
+
+    Closed, so that pyplot never shows it a second time on its own (e.g. in a
+    notebook); a closed figure still draws, saves and displays when returned.
+    """
+    if path is not None:
+        fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return fig
+
+
 def _grid(n):
     cols = min(4, n)
     rows = int(np.ceil(n / cols))
@@ -38,9 +50,15 @@ def raster(runs, populations, path, excerpt_ms, neurons_per_population):
     runs : dict
         Label -> RunData.
     populations : list of str
-    path : pathlib.Path
+    path : pathlib.Path or None
+        PNG file to write; None only returns the figure.
     excerpt_ms : float
     neurons_per_population : int
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure, closed (saved first when ``path`` is given).
     """
     fig, axes = plt.subplots(1, len(runs), figsize=(3.2 * len(runs), 4.5), squeeze=False, sharey=True)
     cmap = plt.get_cmap("tab10")
@@ -59,8 +77,7 @@ def raster(runs, populations, path, excerpt_ms, neurons_per_population):
         ax.set_yticks(ticks, populations, fontsize=7)
         ax.invert_yaxis()
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    return _finish(fig, path, dpi=130)
 
 
 def rate_boxplots(stats, populations, references, path):
@@ -73,7 +90,13 @@ def rate_boxplots(stats, populations, references, path):
     populations : list of str
     references : list of str
         Labels drawn in grey.
-    path : pathlib.Path
+    path : pathlib.Path or None
+        PNG file to write; None only returns the figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure, closed (saved first when ``path`` is given).
     """
     labels = list(stats)
     colors = _colors(labels, references)
@@ -90,8 +113,7 @@ def rate_boxplots(stats, populations, references, path):
     ax.set_ylabel("firing rate (Hz)")
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    return _finish(fig, path, dpi=130)
 
 
 def cv_distributions(stats, populations, references, path):
@@ -101,6 +123,11 @@ def cv_distributions(stats, populations, references, path):
     ----------
     stats, populations, references, path
         As in :func:`rate_boxplots`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure, closed (saved first when ``path`` is given).
     """
     labels = list(stats)
     colors = _colors(labels, references)
@@ -114,8 +141,7 @@ def cv_distributions(stats, populations, references, path):
         ax.set_xlabel("CV of ISI")
     axes[0].legend(fontsize=6)
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    return _finish(fig, path, dpi=130)
 
 
 def psd_overlays(stats, populations, references, path):
@@ -125,6 +151,11 @@ def psd_overlays(stats, populations, references, path):
     ----------
     stats, populations, references, path
         As in :func:`rate_boxplots`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure, closed (saved first when ``path`` is given).
     """
     labels = list(stats)
     colors = _colors(labels, references)
@@ -138,8 +169,7 @@ def psd_overlays(stats, populations, references, path):
         ax.set_ylabel("PSD (Hz²/Hz)", fontsize=7)
     axes[0].legend(fontsize=6)
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    return _finish(fig, path, dpi=130)
 
 
 def effect_heatmap(scores, path, fdr):
@@ -149,9 +179,15 @@ def effect_heatmap(scores, path, fdr):
     ----------
     scores : pandas.DataFrame
         Decision rows (``model, population, measure, relative_effect, decision``).
-    path : pathlib.Path
+    path : pathlib.Path or None
+        PNG file to write; None only returns the figure.
     fdr : float
         For the title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure, closed (saved first when ``path`` is given).
     """
     models = list(dict.fromkeys(scores["model"]))
     pops = list(dict.fromkeys(scores["population"]))
@@ -182,5 +218,4 @@ def effect_heatmap(scores, path, fdr):
     if im is not None:
         fig.colorbar(im, ax=list(axes.flat), shrink=0.6, label="relative effect (variant - reference) / reference")
     fig.suptitle(f"Relative effect in %; * = differs (Benjamini-Hochberg, FDR {fdr:.0%})", fontsize=10)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return _finish(fig, path, dpi=110)
