@@ -187,6 +187,14 @@ def _cmd_report(args, say) -> int:
     return 0
 
 
+def _cmd_export(args, say) -> int:
+    from cortexzoo.network.export import export_run
+
+    path = export_run(args.run_dir, args.format, args.out, overwrite=args.overwrite, progress=say)
+    print(f"{args.format} file written to {path}")
+    return 0
+
+
 def _cmd_calibrate(args, say) -> int:
     from cortexzoo.models.build import SOURCE_DIR
     from cortexzoo.models.calibrate import run_calibration
@@ -285,6 +293,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("report", help="(re)write the HTML and Markdown report of an experiment directory")
     p.add_argument("experiment_dir", type=Path)
     p.set_defaults(func=_cmd_report)
+
+    # No argparse choices: export_run checks the format, so the CLI and the API give the same message.
+    p = add("export", help="write a run's spike times per population to a standard format (NWB or NIX)")
+    p.add_argument("run_dir", type=Path, help="a finished run directory, e.g. results/quick/runs/reference-seed1")
+    p.add_argument("--format", required=True, metavar="{nwb,nix}",
+                   help="nwb: units table (pynwb); nix: one Neo SpikeTrain per neuron (nixio)")
+    p.add_argument("--out", type=Path, required=True, help="file to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing file at --out")
+    p.set_defaults(func=_cmd_export)
 
     p = add("simulate", help="simulate one PD14 network from a run config and write its run directory")
     p.add_argument("config", type=Path, help="run config TOML with [simulation], [network], [neuron]")
