@@ -14,17 +14,19 @@ OPTIONS = {"test": "t", "fdr": 0.05, "ci_level": 0.95, "ci_method": "t", "bootst
 
 
 def test_t_test_equals_scipy_and_handles_one_variant_seed():
-    """Catches a wrong pooled variance or degrees of freedom (p differs from scipy's Student test),
-    and a test that refuses the single variant seed quick runs with."""
+    """Catches a wrong standard error or degrees of freedom (p differs from scipy's Welch test), a test
+    that refuses the single variant seed quick runs with, and tied seeds reported as p = 0."""
     rng = np.random.default_rng(1)
     ref, var = rng.normal(0, 1, 5), rng.normal(0.5, 1, 3)
-    assert inference.t_test(ref, var) == pytest.approx(scipy.stats.ttest_ind(var, ref).pvalue, rel=1e-12)
+    welch = scipy.stats.ttest_ind(var, ref, equal_var=False).pvalue
+    assert inference.t_test(ref, var) == pytest.approx(welch, rel=1e-12)
     # One variant seed: a prediction-interval test with the reference's variance, df = n_ref - 1.
     one = np.array([3.0])
     t = (3.0 - ref.mean()) / (ref.std(ddof=1) * math.sqrt(1 / 5 + 1))
     assert inference.t_test(ref, one) == pytest.approx(2 * scipy.stats.t.sf(abs(t), 4), rel=1e-12)
     assert math.isnan(inference.t_test([1.0], [2.0]))
-    assert inference.t_test([1.0, 1.0], [1.0]) == 1.0 and inference.t_test([1.0, 1.0], [2.0]) == 0.0
+    # Ties in every seed (a measure on a grid): no spread, no test; never "certainly different".
+    assert math.isnan(inference.t_test([59.0] * 5, [60.0] * 3)) and math.isnan(inference.t_test([1.0, 1.0], [1.0]))
 
 
 def test_permutation_test_is_exact():
@@ -118,3 +120,16 @@ def test_unknown_methods_are_refused():
         inference.p_value([1, 2], [3], test="welch")
     with pytest.raises(CortexzooError, match="bootstrap"):
         inference.effect_ci([1, 2], [3], method="bca")
+
+
+def test_unknown_run_labels_are_refused():
+    """Catches a typo in a run label silently becoming NaN values and a quiet "consistent"."""
+    from cortexzoo.validation.sciunit_tests import SeedSetModel
+
+    rows = pd.DataFrame([{"run": r, "population": "L4E", "measure": "rate_hz", "value": v}
+                         for r, v in (("r0", 1.0), ("r1", 1.1), ("v0", 2.0))])
+    with pytest.raises(CortexzooError, match="v1 are not in the measure table"):
+        inference.variant_decisions(rows, ["r0", "r1"], ["v1"], "x", OPTIONS)
+    with pytest.raises(CortexzooError, match="v1 of x are not in the measure table"):
+        SeedSetModel.from_measure_table(rows, ["v1"], "x")
+

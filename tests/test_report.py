@@ -102,7 +102,7 @@ def test_controls_apply_only_to_their_design(tmp_path):
     shipped = tmp_path / "controls"
     shipped.mkdir()
     design = {"N_scaling": 0.1, "K_scaling": 0.25, "background": "poisson", "t_sim_ms": 3000.0,
-              "reference_seeds": 5, "group_size": 3}
+              "reference_seeds": 5, "group_size": 3, "reference": {"model": "iaf_psc_exp"}}
     (shipped / "design.json").write_text(json.dumps(design))
     (shipped / "summary.md").write_text("FPR TABLE\n")
     exp = write_experiment(tmp_path / "exp", ROWS)
@@ -115,6 +115,11 @@ def test_controls_apply_only_to_their_design(tmp_path):
     assert "reference_seeds 3 (controls: 5)" in text and "FPR" not in text
     (exp / "experiment.toml").write_text("[simulation]\nt_sim_ms = 10000.0\n")
     assert "t_sim_ms 10000.0 (controls: 3000.0)" in controls_summary(exp, payload, shipped)
+    # Another FDR or test has other error rates, at the same design.
+    (exp / "experiment.toml").write_text("[simulation]\nt_sim_ms = 3000.0\n[network]\nN_scaling = 0.1\n"
+                                         "K_scaling = 0.25\nbackground = \"poisson\"\n")
+    other = {**payload, "settings": {"scores": {"fdr": 0.1}}}
+    assert "the validation settings" in controls_summary(exp, other, shipped)
     assert "No controls" in controls_summary(exp, payload, tmp_path / "nowhere")
 
 

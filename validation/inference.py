@@ -6,29 +6,37 @@ rate or mean LV. Neurons of one run are not independent replicates (they share
 the network realisation), so tests and confidence intervals compare the
 reference seeds' values with the variant seeds' values.
 
-* **Test** of "the variant's seeds come from the reference seeds'
-  distribution": Student's two-sample t-test with pooled variance (``"t"``,
-  default) or an exact permutation test over seed labels (``"permutation"``).
-  Why t by default: per-seed measures are means over hundreds of neurons and
-  close to normal, and under the null both groups share one distribution, so
-  the pooled-variance test is exact; the permutation test needs no normality
-  but its smallest p-value is 1 / C(n_ref + n_var, n_var) (1/56 with 5 + 3
-  seeds), too coarse to survive a multiple-comparison correction over ~80
-  decisions. The negative control (:mod:`cortexzoo.validation.controls`)
-  measures the false-positive rate the chosen test really has.
+* **Test** of "the variant's seeds have the reference seeds' mean": Welch's
+  t-test (``"t"``, default) or an exact permutation test over seed labels
+  (``"permutation"``). Welch, not the pooled-variance test: a variant that
+  differs rarely keeps the reference's seed-to-seed spread, and with unequal
+  spreads the pooled test rejects far too often on spread alone (measured:
+  16 % at 5 % with a 4x wider spread and 5 + 3 seeds), while its verdict would
+  be read as a difference of means. With a single variant seed, whose spread
+  cannot be estimated, the test is the pooled one (a prediction interval from
+  the reference's spread). Per-seed measures are means over hundreds of
+  neurons and roughly normal; the negative control
+  (:mod:`cortexzoo.validation.controls`) measures the false-positive rate the
+  test really has. The permutation test needs no normality, but its smallest
+  p-value is 1 / C(n_ref + n_var, n_var) (1/56 with 5 + 3 seeds), too coarse to
+  survive a correction over ~80 decisions.
 * **Multiple comparisons**: Benjamini & Hochberg (1995) over all decisions of
   one variant (``scipy.stats.false_discovery_control``), at a configurable
   false discovery rate (default 5 %). Decision ``differs`` when q <= FDR,
-  ``consistent`` otherwise, ``undefined: <reason>`` when a measure is missing.
+  ``consistent`` otherwise, ``undefined: <reason>`` when a measure is missing
+  in any seed (which seeds define a measure can depend on their rate, so a
+  subset would be a biased sample) or when all seeds tie exactly.
 * **Effect sizes** in the measure's physical unit (variant mean - reference
-  mean: Hz, LV units, correlation, Hz^2 ...) with a confidence interval
-  (Welch's t interval by default, since a variant that differs rarely keeps
-  the reference's seed-to-seed spread; or a percentile bootstrap over seeds).
-  The test uses the pooled variance because its null hypothesis (same
-  distribution) implies equal spreads; the interval does not assume them. and a scale-free relative effect (effect / |reference
-  mean|; for spectral power this is the power ratio - 1). Both estimate a
-  property of the two models, so they do not grow with the duration or the
-  network size, unlike the old multiples of natural variability.
+  mean: Hz, LV units, correlation, Hz^2 ...) with the Welch interval the test
+  inverts (or a percentile bootstrap over seeds), and a scaled effect: effect /
+  |reference mean| with the interval scaled the same way (it ignores the
+  uncertainty of the reference mean, which matters where that mean is small,
+  e.g. correlations). Intervals are per decision, not adjusted for the
+  selection of the differing ones (Benjamini & Yekutieli 2005). Unlike the old
+  multiples of natural variability, effects do not scale with sqrt(T) or
+  sqrt(N) for a fixed difference; measures whose expectation depends on the
+  duration (CV of neurons with >= 10 ISIs, the peak of a noisy spectrum) keep
+  that dependence.
 """
 
 from __future__ import annotations
@@ -73,11 +81,19 @@ def _welch(ref, var):
     return diff, math.sqrt(se2), df
 
 
-def t_test(ref, var) -> float:
-    """Two-sided p-value of Student's pooled-variance t-test (equals ``scipy.stats.ttest_ind``).
+def _difference(ref, var):
+    """Difference of means, standard error and degrees of freedom of the test and interval:
+    Welch's with >= 2 seeds in each group, pooled with a single variant seed."""
+    ref, var = np.asarray(ref, float), np.asarray(var, float)
+    return _welch(ref, var) if len(ref) > 1 and len(var) > 1 else _pooled(ref, var)
 
-    Works with a single variant seed (then the variance comes from the
-    reference seeds alone), which ``scipy.stats.ttest_ind`` does not.
+
+def t_test(ref, var) -> float:
+    """Two-sided p-value of Welch's t-test (equals ``scipy.stats.ttest_ind(equal_var=False)``).
+
+    With a single variant seed, whose spread cannot be estimated, the pooled
+    test (the reference's spread for both groups), which
+    ``scipy.stats.ttest_ind`` does not offer.
 
     Parameters
     ----------
@@ -87,13 +103,12 @@ def t_test(ref, var) -> float:
     Returns
     -------
     float
-        NaN with fewer than 3 seeds in total; 1 or 0 when all seeds agree exactly.
+        NaN with fewer than 2 reference seeds, and when all seeds of both
+        groups tie exactly (no spread to test against: a grid-valued measure).
     """
-    diff, se, df = _pooled(np.asarray(ref, float), np.asarray(var, float))
-    if df < 1:
+    diff, se, df = _difference(ref, var)
+    if len(ref) < 2 or len(var) < 1 or not df >= 1 or se == 0:
         return float("nan")
-    if se == 0:
-        return 1.0 if diff == 0 else 0.0
     return float(2.0 * scipy.stats.t.sf(abs(diff) / se, df))
 
 
@@ -126,7 +141,11 @@ def permutation_test(ref, var, seed: int = 0) -> float:
     diffs = np.abs(in_var / k - (pooled.sum() - in_var) / (n - k))
     # Equal up to rounding counts as "at least as extreme", or ties would give p below the truth.
     tol = 1e-12 * max(1.0, float(np.max(np.abs(pooled))))
-    return float(np.mean(diffs >= observed - tol))
+    hits = int(np.sum(diffs >= observed - tol))
+    if len(groups) == math.comb(n, k):
+        return hits / len(groups)
+    # A Monte-Carlo sample of relabellings: count the observed one too, so p is never 0.
+    return (hits + 1) / (len(groups) + 1)
 
 
 def effect_ci(ref, var, level: float = 0.95, method: str = "t", n_boot: int = 2000, seed: int = 0):
@@ -155,7 +174,7 @@ def effect_ci(ref, var, level: float = 0.95, method: str = "t", n_boot: int = 20
     """
     ref, var = np.asarray(ref, float), np.asarray(var, float)
     if method == "t":
-        diff, se, df = _welch(ref, var) if len(ref) > 1 and len(var) > 1 else _pooled(ref, var)
+        diff, se, df = _difference(ref, var)
         if not df >= 1:
             return float("nan"), float("nan")
         half = scipy.stats.t.ppf(0.5 + level / 2.0, df) * se
@@ -231,19 +250,19 @@ def compare_measure(ref, var, options: dict) -> dict:
            "effect": float("nan"), "effect_ci_low": float("nan"), "effect_ci_high": float("nan"),
            "relative_effect": float("nan"), "relative_ci_low": float("nan"), "relative_ci_high": float("nan"),
            "p_value": float("nan"), "note": ""}
-    # The variance must come from at least two reference seeds: two variant seeds alone can agree
-    # exactly (e.g. a measure clipped at 0) and would make any difference "certain".
-    if len(ref) < 2 or len(var) == 0:
+    # Which seeds define a measure can depend on their rate (e.g. enough neurons above a floor), so
+    # a subset of seeds is a biased sample: every seed must define it. The variance needs at least
+    # two reference seeds.
+    if (len(ref), len(var)) != n_all or len(ref) < 2 or len(var) == 0:
         out["note"] = (f"defined in {len(ref)} of {n_all[0]} reference and {len(var)} of {n_all[1]} variant seeds; "
-                       "a test needs 2 reference seeds and 1 variant seed")
+                       "a decision needs the measure in every seed (at least 2 reference seeds, 1 variant seed)")
         return out
-    if (len(ref), len(var)) != n_all:
-        # Which seeds define the measure can depend on the rate (e.g. enough neurons above a floor).
-        out["note"] = f"defined in {len(ref)} of {n_all[0]} reference and {len(var)} of {n_all[1]} variant seeds only"
     out["effect"] = out["variant_mean"] - out["reference_mean"]
     out["effect_ci_low"], out["effect_ci_high"] = effect_ci(ref, var, options["ci_level"], options["ci_method"],
                                                             options["bootstrap_samples"], options["seed"])
     out["p_value"] = p_value(ref, var, options["test"], options["seed"])
+    if math.isnan(out["p_value"]):
+        out["note"] = "every seed has the same value (ties, e.g. a frequency on a grid): no spread to test against"
     scale = abs(out["reference_mean"])
     if scale > 0:
         for src, dst in (("effect", "relative_effect"), ("effect_ci_low", "relative_ci_low"),
@@ -312,6 +331,10 @@ def variant_decisions(measures: pd.DataFrame, reference: list, variant: list, mo
         Columns ``DECISION_COLUMNS``, in population then measure order.
     """
     units, reasons = units or {}, reasons or {}
+    missing = sorted((set(reference) | set(variant)) - set(measures["run"]))
+    if missing:
+        raise CortexzooError(f"Runs {', '.join(missing)} are not in the measure table.",
+                             "Pass the run labels the measure table has (a typo would read as 'consistent').")
     table = measures.pivot_table(index=["population", "measure"], columns="run", values="value",
                                  aggfunc="first", sort=False, dropna=False)
     rows = []

@@ -34,7 +34,7 @@ from cortexzoo.validation import figures
 from cortexzoo.validation.inference import DECISION_COLUMNS
 from cortexzoo.validation.sciunit_tests import SeedSetModel, decision_suite, decision_table, inference_options
 from cortexzoo.validation.scores import candidate_scores, null_scores, relative_to_null
-from cortexzoo.validation.settings import SCORE_KINDS, STATISTICS, load_settings
+from cortexzoo.validation.settings import SCORE_KINDS, STATISTICS, decided_measures, load_settings
 from cortexzoo.validation.statistics import measure_unit, population_statistics
 
 DURATION_TOLERANCE_MS = 1e-6
@@ -192,7 +192,8 @@ def validate(reference_dirs, candidate_dirs, out_dir, settings=None, progress=No
     stats, degenerate = _statistics(runs, populations, ref_labels, settings, degenerate_candidates, say)
     say("decisions")
     measures = measure_table(stats)
-    family_size = len(measures[["population", "measure"]].drop_duplicates())
+    chosen = decided_measures(settings, measures["measure"])
+    family_size = len(measures.loc[measures["measure"].isin(chosen), ["population", "measure"]].drop_duplicates())
     notes = _seed_notes(len(ref_labels), groups, settings, family_size, say)
     notes += _stationarity_notes(stats, say) + _compensation_notes(runs, say)
     scores = decision_rows(measures, ref_labels, groups, settings)
@@ -262,9 +263,9 @@ def _seed_notes(n_ref: int, groups: dict, settings: dict, family_size: int, say)
         if n_ref >= min_ref and n_var >= min_var:
             continue
         names = ", ".join(name for name, members in groups.items() if len(members) == n_var)
-        if n_ref + n_var < 3:
-            notes.append(f"{names}: {n_ref} reference and {n_var} variant seed(s) allow no test (3 seeds "
-                         "are needed); every decision is undefined.")
+        if n_ref < 2 or n_var < 1:
+            notes.append(f"{names}: {n_ref} reference and {n_var} variant seed(s) allow no test (2 reference "
+                         "seeds and 1 variant seed are needed); every decision is undefined.")
             continue
         alpha = sc["fdr"] / max(family_size, 1)
         now = float(minimal_detectable_change(1.0, n_ref, n_var, alpha))
@@ -410,7 +411,7 @@ def decision_rows(measures: pd.DataFrame, ref_labels: list, groups: dict, settin
         Columns :data:`cortexzoo.validation.inference.DECISION_COLUMNS`.
     """
     sc = settings["scores"]
-    chosen = sc["measures"] or list(dict.fromkeys(measures["measure"]))
+    chosen = decided_measures(settings, measures["measure"])
     measures = measures[measures["measure"].isin(chosen)]
     if not groups:
         return pd.DataFrame(columns=DECISION_COLUMNS)
@@ -466,14 +467,15 @@ def _summary(scores: pd.DataFrame, groups: dict) -> pd.DataFrame:
                "undefined": int(mine["decision"].str.startswith("undefined").sum()), "of": len(mine),
                "median_abs_relative_effect": float(mine["relative_effect"].abs().median()),
                "largest": None, "largest_relative_effect": None}
-        if len(differs):
+        if differs["relative_effect"].notna().any():  # a reference mean of 0 has no relative effect
             top = differs.loc[differs["relative_effect"].abs().idxmax()]
             row.update(largest=f"{top['population']} {top['measure']}", largest_relative_effect=top["relative_effect"])
         rows.append(row)
     summary = pd.DataFrame(rows)
     if len(summary):
-        # Fewest differing measures first, then the smaller typical effect. Never by a score descending.
-        summary = summary.sort_values(["differs", "median_abs_relative_effect"], kind="stable")
+        # Fewest differing measures first, then fewest undefined (an undefined decision is no evidence of
+        # agreement), then the smaller typical effect. Never by a score descending.
+        summary = summary.sort_values(["differs", "undefined", "median_abs_relative_effect"], kind="stable")
     return summary.reset_index(drop=True)
 
 

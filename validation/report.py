@@ -173,7 +173,7 @@ def _operating_point(runs: list[dict], folder: Path | None = None) -> tuple[list
 # Controls shipped with the repository (`cortexzoo controls controls --publish docs/results/controls`).
 SHIPPED_CONTROLS = Path(__file__).resolve().parents[1] / "docs" / "results" / "controls"
 _DESIGN_KEYS = (("N_scaling", "network"), ("K_scaling", "network"), ("background", "network"),
-                ("t_sim_ms", "simulation"))
+                ("t_sim_ms", "simulation"), ("t_presim_ms", "simulation"))
 
 
 def controls_summary(exp: Path, payload: dict, shipped: Path = SHIPPED_CONTROLS) -> str:
@@ -206,7 +206,12 @@ def controls_summary(exp: Path, payload: dict, shipped: Path = SHIPPED_CONTROLS)
     ours = {key: config.get(table, {}).get(key) for key, table in _DESIGN_KEYS}
     ours["reference_seeds"] = len(payload.get("references", []))
     ours["group_size"] = max((len(v) for v in payload.get("variants", {}).values()), default=0)
-    differ = [f"{key} {ours[key]} (controls: {design.get(key)})" for key in ours if ours[key] != design.get(key)]
+    ours["reference_model"] = config.get("reference", {}).get("model", "iaf_psc_exp")
+    # The decisions' settings: another test, FDR, measure set or statistic definition has other error rates.
+    ours["settings"] = payload.get("settings")
+    design = {**design, "reference_model": design.get("reference", {}).get("model")}
+    differ = [f"{key} {ours[key]} (controls: {design.get(key)})" if key != "settings" else "the validation settings"
+              for key in ours if ours[key] != design.get(key)]
     if differ:
         return (f"The shipped controls (docs/results/controls) were measured at another design; this experiment "
                 f"differs in {', '.join(differ)}, so its false-positive rate and detectable changes are not "

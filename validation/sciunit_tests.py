@@ -490,6 +490,10 @@ class SeedSetModel(sciunit.Model, ProducesSpikeTrains, ProducesSeedMeasures):
         -------
         SeedSetModel
         """
+        missing = [seed for seed in seeds if seed not in set(measures["run"])]
+        if missing:
+            raise CortexzooError(f"Seeds {', '.join(map(str, missing))} of {name} are not in the measure table.",
+                                 "Pass run labels the table has (a typo would read as 'consistent').")
         model = cls({seed: {} for seed in seeds}, name)
         model._populations = list(dict.fromkeys(measures["population"]))
         mine = measures[measures["run"].isin(list(seeds))]

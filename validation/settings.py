@@ -94,12 +94,14 @@ def check_settings(settings: dict) -> None:
         As returned by :func:`load_settings`.
     """
     _check_statistics(settings["statistics"])
-    _check_scores(settings["scores"])
+    _check_scores(settings)
 
 
-def _check_scores(sc: dict) -> None:
+def _check_scores(settings: dict) -> None:
     from cortexzoo.validation.inference import CI_METHODS, TESTS
-    from cortexzoo.validation.statistics import MEASURE_UNITS
+    from cortexzoo.validation.statistics import MEASURE_UNITS, fano_key
+
+    sc = settings["scores"]
 
     def bad(key, why):
         raise CortexzooError(f"Validation setting 'scores.{key}' = {sc[key]!r} {why}.", "Fix it in your settings file.")
@@ -116,10 +118,11 @@ def _check_scores(sc: dict) -> None:
         bad("test", f"is not one of {', '.join(TESTS)}")
     if sc["ci_method"] not in CI_METHODS:
         bad("ci_method", f"is not one of {', '.join(CI_METHODS)}")
-    known = list(MEASURE_UNITS)
-    unknown = [m for m in sc["measures"] if m not in known and not str(m).startswith("ff_")]
+    known = list(MEASURE_UNITS) + [fano_key(w) for w in settings["statistics"]["fano_windows_ms"]]
+    unknown = [m for m in [*sc["measures"], *sc["exclude_measures"]] if m not in known]
     if unknown:
-        bad("measures", f"names unknown measures {unknown} (known: {', '.join(known)}, ff_<window>ms)")
+        bad("measures", f"names measures no run will have: {unknown} (known: {', '.join(known)}; ff_<window>ms "
+                        "follows statistics.fano_windows_ms)")
     for stat, kind in sc["primary"].items():
         if stat not in SCORE_KINDS or kind not in SCORE_KINDS[stat]:
             raise CortexzooError(
@@ -179,3 +182,23 @@ def _check_fano_windows(s, bad) -> None:
     names = [f"{w:g}" for w in windows]
     if len(set(names)) != len(names):
         bad("fano_windows_ms", "has repeated windows (each gives the measure ff_<window>ms)")
+
+
+def decided_measures(settings: dict, available) -> list:
+    """The measures decisions are made on: ``scores.measures`` (or every available one) minus
+    ``scores.exclude_measures``, in the order given.
+
+    Parameters
+    ----------
+    settings : dict
+        Full settings.
+    available : iterable of str
+        Measure names the runs have (e.g. the ``measure`` column of a measure table).
+
+    Returns
+    -------
+    list of str
+    """
+    sc = settings["scores"]
+    chosen = sc["measures"] or list(dict.fromkeys(available))
+    return [m for m in chosen if m not in sc["exclude_measures"]]
