@@ -337,17 +337,10 @@ class Experiment:
 
     def _ready_run_dirs(self):
         """Reference run dirs and {variant: [run dirs]}, refusing runs missing or made from other inputs."""
-        from cortexzoo.experiments.orchestrate import run_dir, run_state
+        from cortexzoo.experiments.orchestrate import require_finished_runs, run_dir
 
         plan = self._plan
-        states = {r.name: run_state(run_dir(self.path, r), r) for r in plan.runs}
-        bad = {name: st for name, st in states.items() if st[0] != "cached"}
-        if bad:
-            listing = "; ".join(f"{name} ({state}{': ' + ', '.join(why) if why else ''})"
-                                for name, (state, why) in list(bad.items())[:5])
-            raise CortexzooError(f"{len(bad)} run(s) of {self.path} are missing or were made from other inputs: "
-                                 f"{listing}{'; ...' if len(bad) > 5 else ''}.",
-                                 f"Run `cortexzoo compare {self.path / CONFIG_FILE}` first.")
+        require_finished_runs(plan, self.path, f"Run `cortexzoo compare {self.path / CONFIG_FILE}` first.")
         groups = {}
         for r in plan.variant_runs:
             groups.setdefault(r.label, []).append(run_dir(self.path, r))

@@ -310,6 +310,30 @@ def superseded_path(exp_dir: Path, run_path: Path) -> Path:
     return keep
 
 
+def require_finished_runs(experiment: Experiment, exp_dir: Path, fix: str) -> None:
+    """Refuse to score unless every run of the config is finished and made from exactly its inputs.
+
+    Parameters
+    ----------
+    experiment : Experiment
+    exp_dir : pathlib.Path
+    fix : str
+        What the error tells the user to do.
+
+    Raises
+    ------
+    CortexzooError
+        Listing up to five missing or stale runs with the reason.
+    """
+    not_ready = {r.name: run_state(run_dir(exp_dir, r), r) for r in experiment.runs}
+    not_ready = {name: st for name, st in not_ready.items() if st[0] != "cached"}
+    if not_ready:
+        listing = "; ".join(f"{name} ({state}{': ' + ', '.join(why) if why else ''})"
+                            for name, (state, why) in list(not_ready.items())[:5])
+        raise CortexzooError(f"{len(not_ready)} run(s) of {experiment.path} are missing or were made from other "
+                             f"inputs: {listing}{'; ...' if len(not_ready) > 5 else ''}.", fix)
+
+
 def validate_experiment(experiment: Experiment, exp_dir: Path, say):
     """Score every variant run against the reference seeds into ``exp_dir/validation``.
 
@@ -325,15 +349,7 @@ def validate_experiment(experiment: Experiment, exp_dir: Path, say):
     """
     from cortexzoo.validation.pipeline import validate
 
-    # Only runs of exactly the inputs the config names may be scored.
-    not_ready = {r.name: run_state(run_dir(exp_dir, r), r) for r in experiment.runs}
-    not_ready = {name: st for name, st in not_ready.items() if st[0] != "cached"}
-    if not_ready:
-        listing = "; ".join(f"{name} ({state}{': ' + ', '.join(why) if why else ''})"
-                            for name, (state, why) in list(not_ready.items())[:5])
-        raise CortexzooError(f"{len(not_ready)} run(s) of {experiment.path} are missing or were made from other "
-                             f"inputs: {listing}{'; ...' if len(not_ready) > 5 else ''}.",
-                             f"Run `cortexzoo run {experiment.path}` first (or `cortexzoo compare`).")
+    require_finished_runs(experiment, exp_dir, f"Run `cortexzoo run {experiment.path}` first (or `cortexzoo compare`).")
     refs = [run_dir(exp_dir, r) for r in experiment.reference_runs]
     # The seeds of one variant are tested together against the reference seeds.
     cands = {}
