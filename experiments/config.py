@@ -42,6 +42,8 @@ EXPERIMENT_FIELDS = {
     "name": Field(str, REQUIRED, "experiment name; results go to <results_dir>/<name>", check=_label_ok),
     "description": Field(str, "", "one paragraph shown in the report"),
     "results_dir": Field(str, "results", "folder for experiment results, relative to the working directory"),
+    # Recorded in each run's metadata (origin in the report and in packages); never part of a run's identity.
+    "contributor": Field(str, "", "who runs this experiment (person or lab), recorded with every run it makes"),
 }
 REFERENCE_FIELDS = {
     "model": Field(str, "iaf_psc_exp", "catalogue name of the reference model"),
