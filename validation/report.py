@@ -27,7 +27,7 @@ VALIDATION_FIGURES = [
     ("rates_boxplot.png", "Single-neuron firing rates per population"),
     ("cv_distributions.png", "CV of inter-spike intervals"),
     ("psd_overlay.png", "Power spectra of the population rates"),
-    ("raster.png", "Raster excerpts (first reference seed and every variant)"),
+    ("raster.png", "Raster excerpts (first seed of the reference and of each variant)"),
 ]
 CALIBRATION_CAPTION = "f-I curves of all models against the PD14 LIF"
 TEMPLATES = Path(__file__).parent / "templates"
