@@ -3,7 +3,9 @@
 Only small, readable files are copied: the Markdown summary, the decision and
 measure tables, the figures, the theory comparison, the exact config, the tool
 versions and the wall time. Spikes and the self-contained HTML (images inlined)
-stay in the experiment directory. The target is replaced as a whole.
+stay in the experiment directory. The target is replaced as a whole, except for
+files publishing never writes (e.g. a hand-written ``README.md`` with notes on
+the results): those are kept.
 """
 
 from __future__ import annotations
@@ -19,7 +21,15 @@ from cortexzoo.errors import CortexzooError
 PUBLISHED = [("report/summary.md", "summary.md"), ("experiment.toml", "experiment.toml"),
              ("validation/scores.csv", "scores.csv"), ("validation/summary.csv", "summary.csv"),
              ("validation/measures.csv", "measures.csv"), ("validation/statistics.csv", "statistics.csv"),
-             ("theory/rates.csv", "theory_rates.csv"), ("theory/theory.png", "theory.png")]
+             ("theory/rates.csv", "theory_rates.csv"), ("theory/theory.png", "theory.png"),
+             # curves of stimulus experiments (validation/responses.py)
+             ("validation/psth.csv", "psth.csv"), ("validation/decorrelation.csv", "decorrelation.csv"),
+             ("validation/readout.csv", "readout.csv")]
+
+
+def _written_by_publish(name: str) -> bool:
+    """Whether a file name is one publishing writes (figures, tables, summary, config, costs)."""
+    return name.endswith((".png", ".csv")) or name in {n for _, n in PUBLISHED} | {"costs.json"}
 
 
 def run_costs(exp_dir: Path) -> dict:
@@ -52,7 +62,7 @@ def publish_experiment(exp_dir, target, extra: dict | None = None) -> Path:
     exp_dir : str or pathlib.Path
         An experiment directory with a written report.
     target : str or pathlib.Path
-        Replaced as a whole.
+        Replaced as a whole; files it never writes (notes, a README) are kept.
     extra : dict, optional
         More entries for ``costs.json`` (e.g. the command's elapsed time).
 
@@ -72,6 +82,9 @@ def publish_experiment(exp_dir, target, extra: dict | None = None) -> Path:
     target = Path(target)
     with staged_folder(target, whole=True) as stage:
         stage = Path(stage)
+        for kept in sorted(target.iterdir()) if target.is_dir() else []:
+            if kept.is_file() and not _written_by_publish(kept.name):
+                shutil.copy2(kept, stage / kept.name)
         for source, name in PUBLISHED:
             if (exp / source).is_file():
                 shutil.copy2(exp / source, stage / name)
