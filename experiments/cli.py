@@ -195,6 +195,29 @@ def _cmd_export(args, say) -> int:
     return 0
 
 
+def _cmd_pack(args, say) -> int:
+    from cortexzoo.experiments.package import pack_experiment
+
+    result = pack_experiment(args.experiment_dir, args.out, runs=args.runs, overwrite=args.overwrite, progress=say)
+    print(f"{len(result['runs'])} run(s) packed into {result['path']} ({result['bytes'] / 1e6:.2f} MB): "
+          f"{_listing(result['runs'])}")
+    return 0
+
+
+def _cmd_unpack(args, say) -> int:
+    from cortexzoo.experiments.package import unpack_package
+
+    result = unpack_package(args.archive, args.into, progress=say)
+    print(f"{len(result['added'])} run(s) added to {Path(args.into) / 'runs'}"
+          f"{': ' + _listing(result['added']) if result['added'] else ''}; {len(result['skipped'])} already there "
+          f"with the same identity (skipped); the package's crate, config and models are in {result['imports']}")
+    return 0
+
+
+def _listing(names, most: int = 8) -> str:
+    return ", ".join(names[:most]) + (f", ... ({len(names) - most} more)" if len(names) > most else "")
+
+
 def _cmd_calibrate(args, say) -> int:
     from cortexzoo.models.build import SOURCE_DIR
     from cortexzoo.models.calibrate import run_calibration
@@ -302,6 +325,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="file to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing file at --out")
     p.set_defaults(func=_cmd_export)
+
+    p = add("pack", help="write finished runs of an experiment, with their config, models, versions and "
+                         "checksums, into one zip with RO-Crate metadata, to share with another lab")
+    p.add_argument("experiment_dir", type=Path, help="experiment directory, e.g. results/quick")
+    p.add_argument("--out", type=Path, required=True, help="zip file to write, e.g. quick_runs.zip")
+    p.add_argument("--runs", nargs="+", metavar="RUN", help="only these runs, named <label>-seed<k> (default: all)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing file at --out")
+    p.set_defaults(func=_cmd_pack)
+
+    p = add("unpack", help="verify a package from `cortexzoo pack` (checksums, run identities) and add its runs to "
+                           "an experiment directory; nothing there is replaced")
+    p.add_argument("archive", type=Path, help="the zip `cortexzoo pack` wrote")
+    p.add_argument("--into", type=Path, required=True, help="experiment directory (created if missing)")
+    p.set_defaults(func=_cmd_unpack)
 
     p = add("simulate", help="simulate one PD14 network from a run config and write its run directory")
     p.add_argument("config", type=Path, help="run config TOML with [simulation], [network], [neuron]")

@@ -47,6 +47,8 @@ EXPERIMENT_FIELDS = {
     "results_dir": Field(str, "results", "folder for experiment results, relative to the working directory"),
     "kind": Field(str, "stationary", "what is compared: stationary activity, or the responses to thalamic pulses "
                   "(transient) or to thalamic patterns (separability)", choices=tuple(EXPERIMENT_KINDS)),
+    # Recorded in each run's metadata (origin in the report and in packages); never part of a run's identity.
+    "contributor": Field(str, "", "who runs this experiment (person or lab), recorded with every run it makes"),
 }
 REFERENCE_FIELDS = {
     "model": Field(str, "iaf_psc_exp", "catalogue name of the reference model"),

@@ -269,18 +269,18 @@ def run_all(experiment: Experiment, exp_dir: Path, say, only=None, replace: bool
             eta = f", ~{sum(durations) / len(durations) * (len(todo) - k + 1):.0f} s left for the runs"
         say(f"run {k}/{len(todo)}: {run.name} ({run.config.neuron['model']}){eta}")
         t0 = time.perf_counter()
-        _simulate_one(run, exp_dir, say, replace)
+        _simulate_one(run, exp_dir, say, replace, experiment.tables["experiment"]["contributor"])
         durations.append(time.perf_counter() - t0)
     return {"simulated": [r.name for r in todo], "cached": done, "redone": redone}
 
 
-def _simulate_one(run: PlannedRun, exp_dir: Path, say, replace: bool) -> None:
+def _simulate_one(run: PlannedRun, exp_dir: Path, say, replace: bool, contributor: str = "") -> None:
     from cortexzoo.network.run import run_network
 
     target = run_dir(exp_dir, run)
     finished = is_complete(target)
     keep = superseded_path(exp_dir, target) if finished and not replace else None
-    run_network(run.config, target, overwrite=finished, keep_replaced=keep,
+    run_network(run.config, target, overwrite=finished, keep_replaced=keep, contributor=contributor,
                 progress=lambda m, n=run.name: say(f"  {n}: {m}"))
     if keep is not None:
         say(f"  {run.name}: the run it replaced is kept in {keep}")

@@ -63,7 +63,7 @@ def run_hash(config: RunConfig) -> str:
 
 
 def run_network(config: RunConfig, out_dir, overwrite: bool = False, progress=None,
-                keep_replaced: Path | None = None) -> Path:
+                keep_replaced: Path | None = None, contributor: str = "") -> Path:
     """Simulate one config and write its run directory atomically.
 
     Parameters
@@ -79,6 +79,9 @@ def run_network(config: RunConfig, out_dir, overwrite: bool = False, progress=No
     keep_replaced : pathlib.Path, optional
         With ``overwrite``: move the replaced run here instead of deleting it
         (only once the new run is whole).
+    contributor : str
+        Who made the run (``[experiment] contributor``), recorded in the
+        metadata next to host and date; not part of the run identity.
 
     Returns
     -------
@@ -100,7 +103,8 @@ def run_network(config: RunConfig, out_dir, overwrite: bool = False, progress=No
         with _disk_errors(out_dir):
             for pop, (ids, times) in result.spikes.items():
                 writer.write_spikes(pop, ids, times)
-            return writer.finish(_metadata(config, identity, result, started, time.perf_counter() - t0))
+            return writer.finish(_metadata(config, identity, result, started, time.perf_counter() - t0,
+                                           contributor))
     except BaseException:
         writer.abort()
         raise
@@ -119,7 +123,8 @@ def _disk_errors(out_dir: Path):
         ) from None
 
 
-def _metadata(config: RunConfig, identity: dict, result, started: str, total_s: float) -> dict:
+def _metadata(config: RunConfig, identity: dict, result, started: str, total_s: float,
+              contributor: str = "") -> dict:
     t_presim = result.presim_ms  # what was run, not re-read from inputs that may have changed since
     return {
         "config": config.as_dict(),
@@ -143,5 +148,6 @@ def _metadata(config: RunConfig, identity: dict, result, started: str, total_s: 
         "k_compensation": result.compensation,
         "started": started,
         "host": platform.node(),
+        "contributor": contributor,
         "pid": os.getpid(),
     }

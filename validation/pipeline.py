@@ -32,6 +32,7 @@ from cortexzoo.errors import CortexzooError
 from cortexzoo.network.output import load_run
 from cortexzoo.validation import figures
 from cortexzoo.validation.inference import DECISION_COLUMNS
+from cortexzoo.validation.provenance import network_mismatches
 from cortexzoo.validation.sciunit_tests import SeedSetModel, decision_suite, decision_table, inference_options
 from cortexzoo.validation.scores import candidate_scores, null_scores, relative_to_null
 from cortexzoo.validation.settings import SCORE_KINDS, STATISTICS, decided_measures, load_settings
@@ -112,6 +113,17 @@ def _check_consistent(runs: dict) -> None:
                 f"({run0.duration_ms:g} ms vs {run.duration_ms:g} ms).",
                 "Simulate all runs for the same time with the same presimulation.",
             )
+        # What sizes and windows cannot show (K_scaling, resolution, background, ...); runs from other machines
+        # (cortexzoo unpack) must have simulated the reference's network.
+        differ = network_mismatches(run0.metadata, run.metadata)
+        if differ:
+            raise CortexzooError(
+                f"Run {label} was made with another network than the reference {label0}: {'; '.join(differ)} "
+                f"({label0} vs {label}).",
+                "Compare only runs of one network (same pd14.toml, N_scaling, K_scaling, resolution, background, "
+                "thalamic input and t_sim_ms); simulate the run again with the reference's [network] and "
+                "[simulation] settings, or validate it against a reference of its own network.",
+            )
 
 
 def _check_population(label, pop, stats) -> None:
@@ -173,7 +185,9 @@ def validate(reference_dirs, candidate_dirs, out_dir, settings=None, progress=No
     ------
     CortexzooError
         For missing/incomplete/corrupted runs, runs that differ in populations,
-        sizes or duration, duplicated runs, or silent populations.
+        sizes or duration, runs of another network than the first reference
+        (:func:`cortexzoo.validation.provenance.network_mismatches`), duplicated
+        runs, or silent populations.
 
     Warns
     -----

@@ -127,7 +127,9 @@ def _verdicts(scores: pd.DataFrame) -> list[dict]:
 
 
 def _runs(exp: Path) -> list[dict]:
-    """One row per finished run: identity, size, timings, memory and versions from its metadata."""
+    """One row per finished run: identity, size, timings, memory, versions and origin from its metadata."""
+    from cortexzoo.validation.provenance import run_origin
+
     runs = []
     for meta_file in sorted((exp / "runs").glob("*/metadata.json")):
         meta = json.loads(meta_file.read_text())
@@ -136,7 +138,7 @@ def _runs(exp: Path) -> list[dict]:
                      "neurons": meta["counts"]["neurons_total"], "synapses": meta["counts"]["synapses_recurrent"],
                      "build_s": round(meta["timings_s"]["create"] + meta["timings_s"]["connect"], 1),
                      "sim_s": round(meta["timings_s"]["sim"], 1), "peak_MB": meta["peak_memory_mb"],
-                     "versions": meta["versions"]})
+                     "versions": meta["versions"], **run_origin(meta)})  # host, date, contributor, tools
     return runs
 
 
