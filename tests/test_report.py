@@ -8,6 +8,7 @@ stage writes (:data:`cortexzoo.validation.inference.DECISION_COLUMNS`).
 
 import json
 import math
+import re
 
 import pandas as pd
 import pytest
@@ -69,7 +70,7 @@ def test_undefined_decision_is_listed_and_not_consistent(tmp_path):
     assert "<li><b>lif_hot</b>: L23E cv (no neuron with &gt;= 10 ISIs)</li>" in undefined_html
     differs_html = section(page, "<h2>What differs</h2>", "<h2>")
     assert "L4E rate_hz +50&nbsp;% [+40, +60]" in differs_html and "cv (" not in differs_html
-    assert "<td>1/3</td>" in section(page, "<h2>Decisions</h2>", "<h2>")
+    assert "<td class=\"differs\">1/3</td>" in section(page, "<h2>Decisions</h2>", "<h2>")
 
 
 def test_all_consistent_says_what_that_means(tmp_path):
@@ -163,3 +164,45 @@ def test_operating_point_section_shows_only_models_run_under_that_rule(tmp_path)
     assert "aeif_psc_exp_nestml" in section_text and "1.23" in section_text
     assert "mat2_psc_exp_nestml" not in section_text and "9.88" not in section_text
     assert section_text.count("<img") == 1
+
+
+def test_decision_tables_mark_every_cell_and_row_with_its_decision(tmp_path):
+    """Fails if a cell of the decision table or a row of the all-decisions table loses its decision class (the
+    colour the page shows), an all-undefined measure is marked consistent, a differing one is not marked
+    differs, or the legend explaining the marks is missing."""
+    rows = ROWS + [decision_row("lif_cold", "L23E", "rate_hz", NAN, "undefined: silent"),
+                   decision_row("lif_cold", "L23E", "cv", 0.01, "consistent")]
+    page = write_report(write_experiment(tmp_path / "exp", rows), calibration_figure=tmp_path / "none.png")[
+        "html"].read_text()
+
+    decisions = section(page, "<h2>Decisions</h2>", "<h2>")
+    assert '<span class="differs">differs</span>' in decisions and '<span class="undefined">n/a</span>' in decisions
+    body = section(decisions, "<tbody>", "</tbody>")
+    table = {model: re.findall(r'<td class="(\w+)">([^<]*)</td>', cells)
+             for model, cells in re.findall(r"<tr><th>([^<]+)</th>(.*?)</tr>", body)}
+    # Columns: rate_hz, cv, differs.
+    assert table == {"lif_hot": [("differs", "+28 % (1/2)"), ("undefined", "n/a"), ("differs", "1/3")],
+                     "lif_cold": [("undefined", "n/a"), ("consistent", "+1 % (0/1)"),
+                                  ("consistent", "0/2")]}
+
+    all_rows = re.findall(r'<tr class="(\w+)"><td>([^<]*)</td>',
+                          section(page, "<h2>All decisions (scores.csv)</h2>", "<h2>"))
+    assert all_rows == [("consistent", "lif_hot"), ("undefined", "lif_hot"), ("differs", "lif_hot"),
+                        ("undefined", "lif_cold"), ("consistent", "lif_cold")]
+
+
+def test_controls_still_apply_when_only_the_figure_settings_differ(tmp_path):
+    """Fails if a figure setting (the raster excerpt, 200 ms when the shipped controls were measured) makes the
+    report call the controls "measured at another design": figures change no decision."""
+    shipped = tmp_path / "controls"
+    shipped.mkdir()
+    settings = {"scores": {"fdr": 0.05, "test": "t"}, "figures": {"raster_excerpt_ms": 200.0}}
+    (shipped / "design.json").write_text(json.dumps({"reference_seeds": 5, "group_size": 3,
+                                                     "reference": {"model": "iaf_psc_exp"}, "settings": settings}))
+    (shipped / "summary.md").write_text("FPR TABLE\n")
+    exp = write_experiment(tmp_path / "exp", ROWS)
+    payload = json.loads((exp / "validation" / "scores.json").read_text())
+    longer = {**settings, "figures": {"raster_excerpt_ms": 1000.0}}
+    assert controls_summary(exp, {**payload, "settings": longer}, shipped) == "FPR TABLE\n"
+    other_fdr = {**longer, "scores": {"fdr": 0.1, "test": "t"}}
+    assert "the validation settings" in controls_summary(exp, {**payload, "settings": other_fdr}, shipped)

@@ -25,7 +25,7 @@ def test_report_renders_with_all_images_in_chromium(report, tmp_path):
 
     assert page["title"] == "cortexzoo report browse"
     dom = page["dom"]
-    assert "<h2>Decisions</h2>" in dom and 'class="dataframe scores"' in dom
+    assert "<h2>Decisions</h2>" in dom and 'class="dataframe scores decisions"' in dom and '<td class="' in dom
     assert "lif_hot" in dom and "lif_nestml" in dom
     assert "<h2>Experiment config</h2>" in dom and "Versions: " in dom
 

@@ -225,7 +225,7 @@ def validate(reference_dirs, candidate_dirs, out_dir, settings=None, progress=No
         names = _write(stage, tables, notes, settings, ref_labels, groups)
         if make_figures:
             say("figures")
-            names.update(_figures(stage, runs, stats, populations, ref_labels, scores, settings))
+            names.update(_figures(stage, runs, stats, populations, ref_labels, groups, scores, settings))
             if responses:
                 names.update(response_figures(stage, tables["psth"], measures, ref_labels, groups))
     files = {name: Path(out_dir) / path.name for name, path in names.items()}
@@ -529,12 +529,13 @@ def _write(out_dir, tables, notes, settings, ref_labels, groups) -> dict:
     return files
 
 
-def _figures(out_dir, runs, stats, populations, ref_labels, scores, settings) -> dict:
+def _figures(out_dir, runs, stats, populations, ref_labels, groups, scores, settings) -> dict:
     out = Path(out_dir)
     f = settings["figures"]
     files = {name: out / name for name in ("raster.png", "rates_boxplot.png", "cv_distributions.png",
                                            "psd_overlay.png", "heatmap.png")}
-    shown = {lb: runs[lb] for lb in [ref_labels[0]] + [lb for lb in runs if lb not in ref_labels]}
+    # the first seed of the reference and of each variant: every seed of a 20-variant study is a 9000 px image
+    shown = {lb: runs[lb] for lb in [ref_labels[0]] + [members[0] for members in groups.values()]}
     figures.raster(shown, populations, files["raster.png"], f["raster_excerpt_ms"], f["raster_neurons_per_population"])
     figures.rate_boxplots(stats, populations, ref_labels, files["rates_boxplot.png"])
     figures.cv_distributions(stats, populations, ref_labels, files["cv_distributions.png"])

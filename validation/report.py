@@ -19,6 +19,7 @@ import pandas as pd
 
 from cortexzoo.atomic import staged_folder
 from cortexzoo.errors import CortexzooError
+from cortexzoo.validation import decision_tables
 from cortexzoo.validation.settings import load_settings
 
 VALIDATION_FIGURES = [
@@ -26,7 +27,7 @@ VALIDATION_FIGURES = [
     ("rates_boxplot.png", "Single-neuron firing rates per population"),
     ("cv_distributions.png", "CV of inter-spike intervals"),
     ("psd_overlay.png", "Power spectra of the population rates"),
-    ("raster.png", "Raster excerpts (first reference seed and every variant)"),
+    ("raster.png", "Raster excerpts (first seed of the reference and of each variant)"),
 ]
 CALIBRATION_CAPTION = "f-I curves of all models against the PD14 LIF"
 TEMPLATES = Path(__file__).parent / "templates"
@@ -178,6 +179,10 @@ _DESIGN_KEYS = (("N_scaling", "network"), ("K_scaling", "network"), ("background
                 ("t_sim_ms", "simulation"), ("t_presim_ms", "simulation"))
 
 
+def _decision_settings(settings: dict | None) -> dict | None:
+    return None if settings is None else {k: v for k, v in settings.items() if k != "figures"}
+
+
 def controls_summary(exp: Path, payload: dict, shipped: Path = SHIPPED_CONTROLS) -> str:
     """The controls that stand for this experiment's design, as Markdown, or why there are none.
 
@@ -209,9 +214,11 @@ def controls_summary(exp: Path, payload: dict, shipped: Path = SHIPPED_CONTROLS)
     ours["reference_seeds"] = len(payload.get("references", []))
     ours["group_size"] = max((len(v) for v in payload.get("variants", {}).values()), default=0)
     ours["reference_model"] = config.get("reference", {}).get("model", "iaf_psc_exp")
-    # The decisions' settings: another test, FDR, measure set or statistic definition has other error rates.
-    ours["settings"] = payload.get("settings")
-    design = {**design, "reference_model": design.get("reference", {}).get("model")}
+    # The decisions' settings: another test, FDR, measure set or statistic definition has other error rates
+    # (the figures' settings, e.g. the raster excerpt, change no decision and are left out).
+    ours["settings"] = _decision_settings(payload.get("settings"))
+    design = {**design, "reference_model": design.get("reference", {}).get("model"),
+              "settings": _decision_settings(design.get("settings"))}
     differ = [f"{key} {ours[key]} (controls: {design.get(key)})" if key != "settings" else "the validation settings"
               for key in ours if ours[key] != design.get(key)]
     if differ:
@@ -269,9 +276,10 @@ def write_report(experiment_dir, calibration_figure: Path | None = None) -> dict
         "config_text": (exp / "experiment.toml").read_text() if (exp / "experiment.toml").is_file() else "(no config)",
         # pandas escapes cell contents itself; the HTML template inserts these with |safe.
         "score_table_md": table.to_markdown(floatfmt=".2f"),
-        "score_table_html": table.to_html(float_format=lambda x: f"{x:.2f}", border=0, classes="scores"),
+        # Rows for the template, which marks every cell's decision (class and text) and escapes the names.
+        "score_table": decision_tables.score_table_rows(scores, table),
         "runs_html": pd.DataFrame([{k: v for k, v in r.items() if k != "versions"} for r in runs]).to_html(border=0),
-        "scores_html": scores.to_html(border=0, index=False, float_format=lambda x: f"{x:.4g}", classes="all"),
+        "all_decisions": decision_tables.all_decision_rows(scores),
     }
     summary_text = _ENV.get_template("summary.md.j2").render(context).rstrip("\n")
     page = _ENV.get_template("report.html.j2").render(context)
