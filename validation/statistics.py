@@ -63,6 +63,11 @@ MEASURE_UNITS = {
     "peak_hz": "Hz",
     "time_to_peak_ms": "ms",
     "duration_ms": "ms",
+    # responses to thalamic patterns (validation/separability.py): inter/intra distance and readout accuracy
+    "separation_ratio": "1",
+    "separation_peak": "1",
+    "readout_accuracy": "1",
+    "readout_peak": "1",
 }
 
 
