@@ -19,11 +19,14 @@ from pathlib import Path
 from cortexzoo.errors import CortexzooError
 from cortexzoo.network.params import (NETWORK_FIELDS, SIMULATION_FIELDS, RunConfig, check_pd14_overrides,
                                       merge_pd14_overrides, parse_run_config)
+from cortexzoo.network.stimulus import STIMULUS_FIELDS
 from cortexzoo.schema import REQUIRED, Field, check_table, read_toml
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parent
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+#: Experiment kind -> the stimulus its runs get (network/stimulus.py).
+EXPERIMENT_KINDS = {"stationary": "none", "transient": "thalamic_pulses", "separability": "thalamic_patterns"}
 
 
 def _label_ok(value):
@@ -42,6 +45,8 @@ EXPERIMENT_FIELDS = {
     "name": Field(str, REQUIRED, "experiment name; results go to <results_dir>/<name>", check=_label_ok),
     "description": Field(str, "", "one paragraph shown in the report"),
     "results_dir": Field(str, "results", "folder for experiment results, relative to the working directory"),
+    "kind": Field(str, "stationary", "what is compared: stationary activity, or the responses to thalamic pulses "
+                  "(transient) or to thalamic patterns (separability)", choices=tuple(EXPERIMENT_KINDS)),
     # Recorded in each run's metadata (origin in the report and in packages); never part of a run's identity.
     "contributor": Field(str, "", "who runs this experiment (person or lab), recorded with every run it makes"),
 }
@@ -80,6 +85,7 @@ TABLES = {
     "experiment": EXPERIMENT_FIELDS,
     "simulation": SHARED_SIMULATION_FIELDS,
     "network": NETWORK_FIELDS,
+    "stimulus": STIMULUS_FIELDS,
     "reference": REFERENCE_FIELDS,
     "validation": VALIDATION_FIELDS,
     "controls": CONTROLS_FIELDS,
@@ -228,6 +234,7 @@ def load_experiment(path) -> Experiment:
                              f"Allowed tables: {', '.join(allowed)}.")
     tables = {name: check_table(raw.get(name, {}), fields, f"{path} [{name}]") for name, fields in TABLES.items()}
     tables["network"]["pd14"] = check_pd14_overrides(tables["network"]["pd14"], f"{path} [network] pd14")
+    stimulus = _stimulus_table(raw.get("stimulus", {}), tables["experiment"]["kind"], str(path))
     raw_variants = raw.get("variants", {})
     if not isinstance(raw_variants, dict):
         raise CortexzooError(f"{path} [variants] must be a table of tables.", "Write [variants.<label>] sections.")
@@ -254,6 +261,7 @@ def load_experiment(path) -> Experiment:
                 "network": network,
                 "neuron": {"model": model, "params": params, "by_population": by_population,
                            "calibration": calibration},
+                "stimulus": stimulus,
             }, where=where)
         except CortexzooError as err:
             if where in err.problem:
@@ -276,6 +284,17 @@ def load_experiment(path) -> Experiment:
         raise CortexzooError(f"{path} [validation.settings]: {err.problem}", err.fix) from None
     _check_controls(tables["controls"], variants, str(path))
     return Experiment(path, raw, tables, variants, runs)
+
+
+def _stimulus_table(raw: dict, kind: str, where: str) -> dict:
+    """The runs' ``[stimulus]`` as written, its kind taken from the experiment kind (or checked against it)."""
+    wanted = EXPERIMENT_KINDS[kind]
+    given = raw.get("kind", wanted)
+    if given != wanted:
+        raise CortexzooError(f"{where} [stimulus] kind = {given!r} does not fit [experiment] kind = {kind!r}.",
+                             f"Leave [stimulus] kind out (it follows the experiment: {wanted!r}), or change "
+                             "[experiment] kind.")
+    return {**raw, "kind": wanted}
 
 
 def _variant_pd14(overrides: dict, where: str) -> dict:

@@ -45,7 +45,8 @@ _PROVENANCE_KEYS = ("description", "calibration")
 # The cortexzoo modules whose code decides a run's spikes (construction, parameters, units,
 # compensation, kernel set-up). cortexzoo's version number changes too rarely to stand for them.
 _CODE_FILES = ("network/pd14.py", "network/params.py", "network/compensation.py", "models_nestml/catalogue.py",
-               "models_nestml/units.py", "models_nestml/kernel.py", "cortexzoo/synapse.py")
+               "models_nestml/units.py", "models_nestml/kernel.py", "cortexzoo/synapse.py",
+               "network/stimulus.py")
 
 
 def code_digest() -> str:

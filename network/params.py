@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from cortexzoo.errors import CortexzooError
+from cortexzoo.network.stimulus import STIMULUS_FIELDS, resolve_stimulus
 from cortexzoo.schema import REQUIRED, Field, check_table, read_toml
 from cortexzoo.synapse import psc_over_psp
 
@@ -205,6 +206,12 @@ NETWORK_FIELDS = {
     "background": Field(str, "poisson", "background input type", choices=("poisson", "dc")),
     "V0_type": Field(str, "optimized", "initial membrane potentials", choices=("optimized", "original")),
     "thalamic_input": Field(bool, False, "switch the thalamic pulse on"),
+    # PD14 fixes the thalamic in-degree per target neuron; the INM-6 package scales the synapse
+    # count with K_scaling only, so at N_scaling = 0.1 every L4/L6 neuron gets 10x the intended
+    # thalamic in-degree. "pd14" keeps the in-degree (x K_scaling); "reference_package" reproduces it.
+    "thalamic_indegree": Field(str, "pd14", "thalamic synapse numbers: in-degree kept under N scaling (pd14) or "
+                               "scaled with K only as in the INM-6 package (reference_package)",
+                               choices=("pd14", "reference_package")),
     "allow_subthreshold": Field(bool, False, "allow populations whose mean external drive is below rheobase"),
     # With K_scaling < 1 a DC current replaces the mean input the removed synapses carried.
     # van Albada et al. (2015, PLoS Comput Biol 11:e1004490) compute it from the network's own
@@ -230,7 +237,8 @@ NEURON_FIELDS = {
     "calibration": Field(str, "", "calibration rule whose catalogue values are used: published, psp_rheobase or "
                          "operating_point (docs/calibration.md); empty: the model's default_rule"),
 }
-RUN_TABLES = {"simulation": SIMULATION_FIELDS, "network": NETWORK_FIELDS, "neuron": NEURON_FIELDS}
+RUN_TABLES = {"simulation": SIMULATION_FIELDS, "network": NETWORK_FIELDS, "neuron": NEURON_FIELDS,
+              "stimulus": STIMULUS_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -241,15 +249,19 @@ class RunConfig:
     ----------
     simulation, network, neuron : dict
         The three tables with defaults filled in.
+    stimulus : dict
+        The stimulus kind and the keys it reads (:mod:`cortexzoo.network.stimulus`).
     """
 
     simulation: dict
     network: dict
     neuron: dict
+    stimulus: dict
 
     def as_dict(self) -> dict:
         """The resolved config as nested plain dicts."""
-        return {"simulation": dict(self.simulation), "network": dict(self.network), "neuron": dict(self.neuron)}
+        return {"simulation": dict(self.simulation), "network": dict(self.network), "neuron": dict(self.neuron),
+                "stimulus": dict(self.stimulus)}
 
 
 def parse_run_config(raw: dict, where: str = "run config") -> RunConfig:
@@ -306,6 +318,8 @@ def parse_run_config(raw: dict, where: str = "run config") -> RunConfig:
     for pop, table in neuron["by_population"].items():
         for key, value in table.items():
             to_nest(value, where=f"{where} [neuron.by_population.{pop}] {key}")
+    tables["stimulus"] = resolve_stimulus(raw.get("stimulus", {}), tables["stimulus"], f"{where} [stimulus]",
+                                          POPULATIONS, tables["simulation"]["t_sim_ms"])
     return RunConfig(**tables)
 
 
@@ -384,7 +398,7 @@ class DerivedNetwork:
     pd14: dict
 
 
-def derive(network: dict, pd14: dict | None = None, rates_Hz=None) -> DerivedNetwork:
+def derive(network: dict, pd14: dict | None = None, rates_Hz=None, thalamus_needed: bool = False) -> DerivedNetwork:
     """Derive sizes, synapse numbers, weights and currents for a scaled PD14.
 
     Parameters
@@ -399,6 +413,9 @@ def derive(network: dict, pd14: dict | None = None, rates_Hz=None) -> DerivedNet
         LIF's full-scale rates (``full_mean_rates_Hz``). The self-consistent
         compensation (:mod:`cortexzoo.network.compensation`) passes the
         simulated model's own.
+    thalamus_needed : bool
+        Derive the thalamic projection even without ``thalamic_input`` (a
+        thalamic ``[stimulus]`` drives it).
 
     Returns
     -------
@@ -449,15 +466,16 @@ def derive(network: dict, pd14: dict | None = None, rates_Hz=None) -> DerivedNet
                     if network["background"] == "poisson" else np.zeros(n_pops))
 
     thalamus = None
-    if network.get("thalamic_input"):
+    if thalamus_needed or network.get("thalamic_input"):
         th = pd14["thalamus"]
         n_th_syn = num_synapses_from_conn_probs(
             np.array(th["conn_probs"])[None, :], np.array([th["num_neurons"]]), full_n)[0]
         w_th = th["PSP_mV"] * factor
+        if network.get("thalamic_indegree", "pd14") == "pd14":
+            n_th_syn = n_th_syn * n_scale  # same in-degree per target neuron at any N_scaling
         if k_scale != 1.0:
             n_th_syn = n_th_syn * k_scale
             w_th = w_th / np.sqrt(k_scale)
-        # As in the reference: thalamic synapse numbers follow K_scaling only.
         thalamus = {"num_neurons": th["num_neurons"], "num_synapses": np.round(n_th_syn).astype(int),
                     "weight_pA": w_th, "rate_Hz": th["rate_Hz"], "start_ms": th["start_ms"],
                     "duration_ms": th["duration_ms"], "delay_mean_ms": th["delay_mean_ms"],

@@ -19,6 +19,7 @@ from cortexzoo.errors import CortexzooError
 from cortexzoo.models.catalogue import ModelSpec, model_spec
 from cortexzoo.models.units import to_nest
 from cortexzoo.network.params import DerivedNetwork, RunConfig, derive, load_pd14
+from cortexzoo.network.stimulus import connect_perturbation, create_drivers, uses_thalamus
 
 
 def peak_memory_mb() -> float:
@@ -190,6 +191,7 @@ class _Nodes:
     background: object = None
     thalamus: object = None
     thalamic_generator: object = None
+    stimulus_drivers: list = None
 
 
 def simulate_pd14(config: RunConfig, progress=None) -> SimulationResult:
@@ -225,15 +227,16 @@ def simulate_pd14(config: RunConfig, progress=None) -> SimulationResult:
     spec = model_spec(config)
     low = _refuse_silent_network(config, spec, derive(config.network))
     compensation = compensation_rates(config, compensation_key(config), say) if needs_compensation(config) else None
-    net = derive(config.network, rates_Hz=compensation and compensation["rates_Hz"])
+    net = derive(config.network, rates_Hz=compensation and compensation["rates_Hz"],
+                 thalamus_needed=uses_thalamus(config.stimulus))
+    presim = presim_ms(config, spec)
     timings = {}
     t0 = time.perf_counter()
-    nest, nodes = _create(config, spec, net, say)
+    nest, nodes = _create(config, spec, net, say, presim=presim)
     timings["create"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    _connect(nest, nodes, config, spec, net, say)
+    _connect(nest, nodes, config, spec, net, say, presim=presim)
     timings["connect"] = time.perf_counter() - t0
-    presim = presim_ms(config, spec)
     for phase, duration in (("presim", presim), ("sim", config.simulation["t_sim_ms"])):
         t0 = time.perf_counter()
         _run_with_progress(nest, duration, phase, say)
@@ -285,9 +288,10 @@ def build_network(config: RunConfig, seed: int | None = None, say=None):
     """
     say = say or (lambda msg: None)
     spec = model_spec(config)
-    net = derive(config.network)
-    nest, nodes = _create(config, spec, net, say, seed)
-    _connect(nest, nodes, config, spec, net, say)
+    net = derive(config.network, thalamus_needed=uses_thalamus(config.stimulus))
+    presim = presim_ms(config, spec)
+    nest, nodes = _create(config, spec, net, say, seed, presim=presim)
+    _connect(nest, nodes, config, spec, net, say, presim=presim)
     return nest, nodes, spec, net
 
 
@@ -306,7 +310,8 @@ def _refuse_silent_network(config: RunConfig, spec: ModelSpec, net: DerivedNetwo
     return low
 
 
-def _create(config: RunConfig, spec: ModelSpec, net: DerivedNetwork, say, seed: int | None = None):
+def _create(config: RunConfig, spec: ModelSpec, net: DerivedNetwork, say, seed: int | None = None,
+            presim: float = 0.0):
     """Reset the kernel; create populations with their initial V, recorders and external inputs."""
     from cortexzoo.models.kernel import ready_kernel
 
@@ -338,8 +343,11 @@ def _create(config: RunConfig, spec: ModelSpec, net: DerivedNetwork, say, seed: 
     if net.thalamus:
         th = net.thalamus
         out.thalamus = nest.Create("parrot_neuron", th["num_neurons"])
-        out.thalamic_generator = nest.Create("poisson_generator", params={
-            "rate": th["rate_Hz"], "start": th["start_ms"], "stop": th["start_ms"] + th["duration_ms"]})
+        if netcfg["thalamic_input"]:  # PD14's single pulse, as in the reference package
+            out.thalamic_generator = nest.Create("poisson_generator", params={
+                "rate": th["rate_Hz"], "start": th["start_ms"], "stop": th["start_ms"] + th["duration_ms"]})
+        out.stimulus_drivers = create_drivers(nest, config.stimulus, presim, th["num_neurons"],
+                                              net.pd14["simulation"]["resolution_ms"])
     return nest, out
 
 
@@ -357,8 +365,9 @@ def _receptors(nest, spec: ModelSpec) -> dict:
     return out
 
 
-def _connect(nest, nodes: _Nodes, config: RunConfig, spec: ModelSpec, net: DerivedNetwork, say) -> None:
-    """Recurrent, recorder, background and thalamic connections, then NEST's first Prepare."""
+def _connect(nest, nodes: _Nodes, config: RunConfig, spec: ModelSpec, net: DerivedNetwork, say,
+             presim: float = 0.0) -> None:
+    """Recurrent, recorder, background, thalamic and perturbation connections, then NEST's first Prepare."""
     say("connecting")
     receptors = _receptors(nest, spec)
     # One synapse-model copy per target population: NEST allows at most 2^27
@@ -394,6 +403,10 @@ def _connect(nest, nodes: _Nodes, config: RunConfig, spec: ModelSpec, net: Deriv
                           "delay": net.pd14["synapses"]["delay_poisson_ms"], **receptors["E"]})
     if nodes.thalamus is not None:
         _connect_thalamus(nest, nodes, spec, net, syn_models, receptors["E"], delay_min)
+    if config.stimulus["kind"] == "perturbation":  # last: the twin without it draws the same random numbers
+        i = net.populations.index(config.stimulus["population"])
+        connect_perturbation(nest, config.stimulus, presim, nodes.populations[i],
+                             spec.weight(config.stimulus["weight_pA"], net.cell_types[i]), receptors["E"], resolution)
     # Building the presynaptic infrastructure belongs to construction, as in the reference.
     nest.Prepare()
     nest.Cleanup()
@@ -402,7 +415,10 @@ def _connect(nest, nodes: _Nodes, config: RunConfig, spec: ModelSpec, net: Deriv
 
 def _connect_thalamus(nest, nodes: _Nodes, spec, net, syn_models, receptor, delay_min) -> None:
     th = net.thalamus
-    nest.Connect(nodes.thalamic_generator, nodes.thalamus)
+    if nodes.thalamic_generator is not None:
+        nest.Connect(nodes.thalamic_generator, nodes.thalamus)
+    for driver, rule in nodes.stimulus_drivers or []:  # one step to the parrots: onsets as scheduled
+        nest.Connect(driver, nodes.thalamus, rule, {"delay": net.pd14["simulation"]["resolution_ms"]})
     d, w_rel = th["delay_mean_ms"], net.pd14["synapses"]["weight_rel_std"]
     for i, target in enumerate(nodes.populations):
         w = float(spec.weight(th["weight_pA"], net.cell_types[i]))

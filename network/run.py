@@ -14,6 +14,7 @@ from cortexzoo.models.catalogue import model_spec
 from cortexzoo.network.identity import dist_version, identity_hash, run_identity, tool_versions
 from cortexzoo.network.output import RunWriter, check_output_dir
 from cortexzoo.network.params import RunConfig
+from cortexzoo.network.stimulus import schedule
 
 
 def model_provenance(config: RunConfig) -> dict:
@@ -136,6 +137,7 @@ def _metadata(config: RunConfig, identity: dict, result, started: str, total_s: 
         "versions": versions(),
         "populations": result.counts["neurons"],
         "analysis_window_ms": [t_presim, t_presim + config.simulation["t_sim_ms"]],
+        "stimulus": schedule(config.stimulus, t_presim),
         "warmup": {"presim_ms": t_presim, "slowest_time_constant_ms": result.slowest_time_constant_ms,
                    "warmup_factor": config.simulation["warmup_factor"]},
         "counts": result.counts,

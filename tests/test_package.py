@@ -259,7 +259,8 @@ def test_run_of_another_network_is_refused_by_validate(lab_a, tmp_path):
 def _meta(**changes):
     meta = {"identity": {"pd14": "abc", "resolution_ms": 0.1, "config": {
         "simulation": {"t_sim_ms": 1000.0, "t_presim_ms": 100.0, "seed": 1},
-        "network": {"N_scaling": 0.03, "K_scaling": 0.1, "background": "poisson", "thalamic_input": False}}}}
+        "network": {"N_scaling": 0.03, "K_scaling": 0.1, "background": "poisson", "thalamic_input": False,
+                    "thalamic_indegree": "pd14"}, "stimulus": {"kind": "none"}}}}
     for path, value in changes.items():
         *tables, key = path.split(".")
         target = meta["identity"]
@@ -273,6 +274,8 @@ def _meta(**changes):
     ("pd14", "def", "pd14 parameter file (hash)"), ("resolution_ms", 0.05, "resolution_ms"),
     ("config.network.N_scaling", 0.1, "N_scaling"), ("config.network.K_scaling", 0.2, "K_scaling"),
     ("config.network.background", "dc", "background"), ("config.network.thalamic_input", True, "thalamic_input"),
+    ("config.network.thalamic_indegree", "reference_package", "thalamic_indegree"),
+    ("config.stimulus", {"kind": "thalamic_pulses", "count": 3}, "stimulus"),
     ("config.simulation.t_sim_ms", 2000.0, "t_sim_ms")])
 def test_network_mismatches_names_each_field(path, value, field):
     """Catches a network field the check forgets: each one alone must be named with both values."""

@@ -33,6 +33,8 @@ from cortexzoo.network.output import load_run
 from cortexzoo.validation import figures
 from cortexzoo.validation.inference import DECISION_COLUMNS
 from cortexzoo.validation.provenance import network_mismatches
+from cortexzoo.validation.response_figures import response_figures
+from cortexzoo.validation.responses import RESPONSE_KINDS, experiment_stimulus_kind, response_curves, response_tables
 from cortexzoo.validation.sciunit_tests import SeedSetModel, decision_suite, decision_table, inference_options
 from cortexzoo.validation.scores import candidate_scores, null_scores, relative_to_null
 from cortexzoo.validation.settings import SCORE_KINDS, STATISTICS, decided_measures, load_settings
@@ -204,8 +206,8 @@ def validate(reference_dirs, candidate_dirs, out_dir, settings=None, progress=No
     cand_labels = [label for members in groups.values() for label in members]
     populations = _populations(settings, runs[ref_labels[0]])
     stats, degenerate = _statistics(runs, populations, ref_labels, settings, degenerate_candidates, say)
+    measures, kind, responses = _with_responses(measure_table(stats), runs, populations, settings, say)
     say("decisions")
-    measures = measure_table(stats)
     chosen = decided_measures(settings, measures["measure"])
     family_size = len(measures.loc[measures["measure"].isin(chosen), ["population", "measure"]].drop_duplicates())
     notes = _seed_notes(len(ref_labels), groups, settings, family_size, say)
@@ -216,12 +218,16 @@ def validate(reference_dirs, candidate_dirs, out_dir, settings=None, progress=No
     summary = _summary(scores, groups)
     tables = {"scores": scores, "distances": distances, "measures": measures, "statistics": statistics,
               "summary": summary}
+    curves = response_curves(kind, responses, groups, ref_labels) if responses else {}
+    tables.update(curves)
     # Written aside and published whole: a killed validation leaves the previous outputs intact.
     with staged_folder(out_dir, whole=replace_folder) as stage:
         names = _write(stage, tables, notes, settings, ref_labels, groups)
         if make_figures:
             say("figures")
             names.update(_figures(stage, runs, stats, populations, ref_labels, groups, scores, settings))
+            if responses:
+                names.update(response_figures(stage, curves, measures, ref_labels, groups))
     files = {name: Path(out_dir) / path.name for name, path in names.items()}
     say(f"wrote {len(files)} files to {out_dir}")
     return ValidationResult(scores, distances, measures, statistics, summary, notes, files, stats)
@@ -381,7 +387,18 @@ def run_measures(reference_dirs, candidate_groups: dict, settings=None, progress
     runs, ref_labels, groups = _load_runs(reference_dirs, candidate_groups, say)
     populations = _populations(settings, runs[ref_labels[0]])
     stats, _ = _statistics(runs, populations, ref_labels, settings, "flag", say)
-    return measure_table(stats), ref_labels, groups, settings
+    measures, _, _ = _with_responses(measure_table(stats), runs, populations, settings, say)
+    return measures, ref_labels, groups, settings
+
+
+def _with_responses(measures: pd.DataFrame, runs: dict, populations: list, settings: dict, say) -> tuple:
+    """Add the stimulus-response measures of stimulus experiments to the stationary ones."""
+    kind = experiment_stimulus_kind(runs)
+    if kind not in RESPONSE_KINDS:
+        return measures, kind, {}
+    say(f"responses to {kind.replace('_', ' ')}")
+    rows, results = response_tables(runs, populations, settings, kind)
+    return pd.concat([measures, rows], ignore_index=True), kind, results
 
 
 def measure_table(stats: dict) -> pd.DataFrame:

@@ -4,7 +4,9 @@ Runs that came from other machines (``cortexzoo unpack``) are scored against
 a reference only when both simulated the same network. The fields compared
 are those every run of one experiment shares: the PD14 parameter file (its
 hash in the run identity), the scale, the resolution, the background, the
-thalamic input and the analysed time ``t_sim_ms``. Not compared:
+thalamic input and its in-degree rule, the stimulus (kind, times, patterns,
+perturbation; :mod:`cortexzoo.network.stimulus`) and the analysed time
+``t_sim_ms``. Not compared:
 
 * the presimulation: it is at least ``warmup_factor`` times the model's
   slowest time constant, so it differs between models by design
@@ -25,6 +27,8 @@ NETWORK_FIELDS = {
     "resolution_ms": ("resolution_ms",),
     "background": ("config", "network", "background"),
     "thalamic_input": ("config", "network", "thalamic_input"),
+    "thalamic_indegree": ("config", "network", "thalamic_indegree"),
+    "stimulus": ("config", "stimulus"),
     "t_sim_ms": ("config", "simulation", "t_sim_ms"),
 }
 _ABSENT = "(not recorded)"

@@ -57,6 +57,17 @@ MEASURE_UNITS = {
     "psd_band_power_hz2": "Hz^2",
     "psd_peak_hz": "Hz",
     "psd_peak_power": "Hz^2/Hz",
+    # responses to thalamic pulses (validation/transient.py, validation/responses.py)
+    "baseline_hz": "Hz",
+    "latency_ms": "ms",
+    "peak_hz": "Hz",
+    "time_to_peak_ms": "ms",
+    "duration_ms": "ms",
+    # responses to thalamic patterns (validation/separability.py): inter/intra distance and readout accuracy
+    "separation_ratio": "1",
+    "separation_peak": "1",
+    "readout_accuracy": "1",
+    "readout_peak": "1",
 }
 
 

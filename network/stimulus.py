@@ -1,0 +1,223 @@
+"""Stimuli beyond the stationary state (issue 14): thalamic pulse trains, thalamic patterns, one perturbation.
+
+A run config's ``[stimulus]`` table selects one ``kind``:
+
+``none``
+    The stationary network (the default).
+``thalamic_pulses``
+    ``count`` pulses of the thalamic population (902 neurons, PD14 Sec. 2.3)
+    firing Poisson at ``rate_Hz`` for ``duration_ms``, every ``interval_ms``,
+    the first ``onset_ms`` after the analysis window starts (PD14 Figs. 7-8 use
+    one pulse of 120 Hz for 10 ms).
+``thalamic_patterns``
+    ``count`` trials; trial k presents pattern ``k mod patterns``: every
+    thalamic neuron fires a *frozen* Poisson train of ``rate_Hz`` for
+    ``duration_ms``, drawn from ``pattern_seed`` and the pattern index only,
+    so the same pattern repeats exactly across trials and network seeds while
+    the network's own noise differs (Haeusler & Maass 2006 separability).
+``perturbation``
+    One extra input of ``weight_pA`` (reference-LIF pA, mapped by the model's
+    input map like every other input) to neuron ``neuron`` of ``population``
+    at ``onset_ms``; the default (~17 mV LIF PSP) makes the neuron fire an
+    extra spike (London et al. 2010, Nature 466:123, "one extra spike"). Its
+    device is created and connected after everything else and draws no random
+    numbers, so the same seed without it gives the unperturbed twin.
+
+Times in the config are relative to the analysis window (the presimulation
+depends on the model's warm-up); :func:`schedule` gives the absolute onsets
+recorded in each run's metadata.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cortexzoo.errors import CortexzooError
+from cortexzoo.schema import Field
+
+KINDS = ("none", "thalamic_pulses", "thalamic_patterns", "perturbation")
+# PD14 Sec. 2.3 / INM-6 stimulus_params.py: 902 thalamic neurons at 120 Hz for 10 ms.
+STIMULUS_FIELDS = {
+    "kind": Field(str, "none", "stimulus kind", choices=KINDS),
+    "onset_ms": Field(float, 200.0, "first onset, ms after the analysis window starts", minimum=0.0),
+    "count": Field(int, 10, "pulses or trials", minimum=1),
+    "interval_ms": Field(float, 300.0, "onset-to-onset interval (ms); longer than the responses",
+                         minimum=0.0, exclusive_minimum=True),
+    "duration_ms": Field(float, 10.0, "pulse or pattern duration (ms)", minimum=0.0, exclusive_minimum=True),
+    "rate_Hz": Field(float, 120.0, "rate of each thalamic neuron during a pulse or pattern", minimum=0.0),
+    "patterns": Field(int, 2, "distinct patterns (thalamic_patterns)", minimum=1),
+    "pattern_seed": Field(int, 1, "seed of the frozen patterns, independent of the network seed", minimum=1),
+    "population": Field(str, "L23E", "population of the perturbed neuron (perturbation)"),
+    "neuron": Field(int, 0, "index of the perturbed neuron within its population", minimum=0),
+    # 10 nA with tau_syn 0.5 ms moves the reference LIF by ~17 mV: an extra spike unless refractory.
+    "weight_pA": Field(float, 10000.0, "extra input to the perturbed neuron (reference-LIF pA)"),
+}
+# Which keys each kind reads; the others must stay unset (a run's identity holds only these).
+_KEYS = {
+    "none": (),
+    "thalamic_pulses": ("onset_ms", "count", "interval_ms", "duration_ms", "rate_Hz"),
+    "thalamic_patterns": ("onset_ms", "count", "interval_ms", "duration_ms", "rate_Hz", "patterns", "pattern_seed"),
+    "perturbation": ("onset_ms", "population", "neuron", "weight_pA"),
+}
+
+
+def resolve_stimulus(raw: dict, filled: dict, where: str, populations, t_sim_ms: float) -> dict:
+    """The stimulus table a run uses: its kind and the keys that kind reads, checked.
+
+    Parameters
+    ----------
+    raw : dict
+        The ``[stimulus]`` table as written.
+    filled : dict
+        The same after :func:`cortexzoo.schema.check_table` (defaults filled in).
+    where : str
+        File and table for messages.
+    populations : sequence of str
+    t_sim_ms : float
+        Analysis window; every onset must lie inside it.
+
+    Returns
+    -------
+    dict
+        ``{"kind": ..., <the keys it reads>}``.
+    """
+    kind = filled["kind"]
+    unused = [k for k in raw if k != "kind" and k not in _KEYS[kind]]
+    if unused:
+        raise CortexzooError(f"{where}: {', '.join(unused)} not used by kind = {kind!r}.",
+                             f"kind = {kind!r} reads {', '.join(_KEYS[kind]) or 'nothing else'}; remove the others.")
+    out = {"kind": kind, **{k: filled[k] for k in _KEYS[kind]}}
+    if kind == "perturbation" and out["population"] not in populations:
+        raise CortexzooError(f"{where} population = {out['population']!r} is not a PD14 population.",
+                             f"Use one of {', '.join(populations)}.")
+    if kind != "none":
+        last = schedule(out, 0.0)["onsets_ms"][-1] + out.get("duration_ms", 0.0)
+        if last > t_sim_ms:
+            raise CortexzooError(f"{where}: the stimulus ends at {last:g} ms, after the {t_sim_ms:g} ms analysed.",
+                                 "Raise [simulation] t_sim_ms, or lower onset_ms, count or interval_ms.")
+    return out
+
+
+def schedule(stimulus: dict, presim_ms: float) -> dict:
+    """Absolute onsets (ms) and, for patterns, which pattern each trial shows.
+
+    Parameters
+    ----------
+    stimulus : dict
+        A resolved stimulus table.
+    presim_ms : float
+        Start of the analysis window.
+
+    Returns
+    -------
+    dict
+        ``kind``, ``onsets_ms`` (list), ``pattern_of_trial`` (list, patterns only),
+        ``duration_ms`` where the kind has one.
+    """
+    kind = stimulus["kind"]
+    if kind == "none":
+        return {"kind": kind, "onsets_ms": []}
+    count = stimulus.get("count", 1)
+    onsets = presim_ms + stimulus["onset_ms"] + stimulus.get("interval_ms", 0.0) * np.arange(count)
+    out = {"kind": kind, "onsets_ms": [round(float(t), 6) for t in onsets]}
+    if "duration_ms" in stimulus:
+        out["duration_ms"] = stimulus["duration_ms"]
+    if kind == "thalamic_patterns":
+        out["pattern_of_trial"] = [int(k % stimulus["patterns"]) for k in range(count)]
+    return out
+
+
+def pattern_trains(pattern: int, n_neurons: int, rate_Hz: float, duration_ms: float, seed: int,
+                   resolution_ms: float) -> list:
+    """The frozen spike trains of one thalamic pattern, relative to its onset.
+
+    Parameters
+    ----------
+    pattern : int
+    n_neurons : int
+    rate_Hz, duration_ms : float
+    seed : int
+        ``pattern_seed``; with ``pattern`` it alone decides the trains.
+    resolution_ms : float
+        Times are on this grid, in ``[resolution_ms, duration_ms]`` and distinct per neuron.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One sorted array of times (ms) per neuron.
+    """
+    rng = np.random.default_rng([seed, pattern])
+    steps = int(round(duration_ms / resolution_ms))
+    p = rate_Hz * 1e-3 * resolution_ms  # Bernoulli per step: Poisson in the limit of small p
+    hits = rng.random((n_neurons, steps)) < p
+    return [(np.flatnonzero(row) + 1) * resolution_ms for row in hits]
+
+
+def uses_thalamus(stimulus: dict) -> bool:
+    """Whether the stimulus drives the thalamic population."""
+    return stimulus["kind"] in ("thalamic_pulses", "thalamic_patterns")
+
+
+def create_drivers(nest, stimulus: dict, presim_ms: float, n_thalamic: int, resolution_ms: float) -> list:
+    """NEST devices that drive the thalamic parrots for a thalamic stimulus (none otherwise).
+
+    Parameters
+    ----------
+    nest : module
+    stimulus : dict
+    presim_ms : float
+    n_thalamic : int
+    resolution_ms : float
+
+    Returns
+    -------
+    list of (NodeCollection, str)
+        Each device with its connection rule to the parrots (``all_to_all``
+        for Poisson pulses: every parrot its own train; ``one_to_one`` for
+        the frozen patterns).
+    """
+    plan = schedule(stimulus, presim_ms)
+    if stimulus["kind"] == "thalamic_pulses":
+        gens = nest.Create("poisson_generator", len(plan["onsets_ms"]),
+                           params=[{"rate": stimulus["rate_Hz"], "start": t, "stop": t + stimulus["duration_ms"]}
+                                   for t in plan["onsets_ms"]])
+        return [(gens, "all_to_all")]
+    if stimulus["kind"] == "thalamic_patterns":
+        trains = [pattern_trains(p, n_thalamic, stimulus["rate_Hz"], stimulus["duration_ms"],
+                                 stimulus["pattern_seed"], resolution_ms) for p in range(stimulus["patterns"])]
+        times = [[] for _ in range(n_thalamic)]
+        for onset, p in zip(plan["onsets_ms"], plan["pattern_of_trial"]):
+            for k in range(n_thalamic):
+                times[k].append(onset + trains[p][k])
+        gens = nest.Create("spike_generator", n_thalamic)
+        gens.set([{"spike_times": np.round(np.concatenate(t), 6).tolist()} for t in times])
+        return [(gens, "one_to_one")]
+    return []
+
+
+def connect_perturbation(nest, stimulus: dict, presim_ms: float, target_population, weight: float,
+                         receptor: dict, resolution_ms: float) -> None:
+    """The perturbation's one input spike; call after every other Connect (it draws no random numbers).
+
+    Parameters
+    ----------
+    nest : module
+    stimulus : dict
+        A resolved ``perturbation`` table.
+    presim_ms : float
+    target_population : NodeCollection
+    weight : float
+        ``weight_pA`` already mapped to the model's input units.
+    receptor : dict
+        Connect keywords of an excitatory input.
+    resolution_ms : float
+    """
+    index = stimulus["neuron"]
+    if index >= len(target_population):
+        raise CortexzooError(f"[stimulus] neuron = {index}, but {stimulus['population']} has "
+                             f"{len(target_population)} neurons at this scale.",
+                             f"Use an index below {len(target_population)}.")
+    t = presim_ms + stimulus["onset_ms"] - resolution_ms  # arrives at onset after a one-step delay
+    gen = nest.Create("spike_generator", params={"spike_times": [round(t, 6)]})
+    nest.Connect(gen, target_population[index], syn_spec={"weight": float(weight), "delay": resolution_ms,
+                                                          **receptor})
