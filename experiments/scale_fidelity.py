@@ -6,7 +6,9 @@ Usage::
         --down results/quick --out docs/scale_fidelity.md
 
 For every run label present in both experiment directories (the full-scale
-one has seed 1 per model; the downscaled one any seeds), per population: the
+one has seed 1 per model; the downscaled one any seeds; ``--pair
+FULL=DOWN`` pairs labels that differ, e.g. ``adex=adex_op`` for the study),
+per population: the
 mean rate, mean CV and mean LV of the ISIs, and the downscaled network's
 relative rate error against full scale. The yardstick is the downscaled
 reference's seed-to-seed spread (SD of the population rate over its seeds).
@@ -80,6 +82,23 @@ def seed_spread(down: list) -> pd.Series:
     return rates.std(axis=1, ddof=1) / rates.mean(axis=1)
 
 
+def same_model(full_meta: dict, down_meta: dict) -> list:
+    """What makes two runs different models: catalogue entry (with the rule's values) or the model's build.
+
+    Parameters
+    ----------
+    full_meta, down_meta : dict
+        ``metadata.json`` of a full-scale and a downscaled run.
+
+    Returns
+    -------
+    list of str
+        The identity fields that differ (empty: the same model, so the comparison isolates scale).
+    """
+    a, b = full_meta.get("identity", {}), down_meta.get("identity", {})
+    return [key for key in ("catalogue_entry", "model_build") if a.get(key) != b.get(key)]
+
+
 def _labels(exp_dir: Path) -> dict:
     out = {}
     for run in sorted((exp_dir / "runs").glob("*-seed*")):
@@ -119,12 +138,21 @@ def main(argv=None) -> int:
                         help="experiment directories of the downscaled runs (labels are merged)")
     parser.add_argument("--out", type=Path, required=True, help="markdown file to write")
     parser.add_argument("--header", default="# Scale fidelity", help="first line(s) of the markdown")
+    parser.add_argument("--pair", nargs="*", default=[], metavar="FULL=DOWN",
+                        help="pair a full-scale label with a downscaled label of another name")
     args = parser.parse_args(argv)
     settings = load_settings()
     full, down = _labels(args.full), {}
+    renamed = dict(item.split("=", 1)[::-1] for item in args.pair)  # downscaled label -> full-scale label
     for folder in args.down:
         for label, runs in _labels(folder).items():
-            down.setdefault(label, []).extend(runs)
+            down.setdefault(renamed.get(label, label), []).extend(runs)
+    for label, runs in down.items():
+        if label in full:
+            differ = same_model(load_run(full[label][0]).metadata, load_run(runs[0]).metadata)
+            if differ:
+                print(f"warning: {label}: full-scale and downscaled runs differ in {', '.join(differ)}; "
+                      "their difference is not scale alone")
     down = {label: [run_table(r, settings) for r in runs] for label, runs in down.items() if label in full}
     tables = {label: compare(run_table(full[label][0], settings), down[label]) for label in down}
     spread = seed_spread(down.get("reference", []))

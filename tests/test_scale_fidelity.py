@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cortexzoo.experiments.scale_fidelity import compare, markdown, seed_spread
+from cortexzoo.experiments.scale_fidelity import compare, markdown, same_model, seed_spread
 
 
 def _table(rates, cv=0.8, lv=0.9):
@@ -27,3 +27,13 @@ def test_seed_spread_is_the_relative_sample_sd_and_the_summary_names_the_worst_p
     assert spread["L23E"] == pytest.approx(np.std([1.0, 3.0], ddof=1) / 2.0) and spread["L4E"] == 0.0
     text = markdown({"m": compare(_table([1.0, 4.0]), [_table([1.2, 3.0])])}, spread, "# t")
     assert "| m | 22.5% | 25.0% (L4E) |" in text
+
+
+def test_a_full_scale_run_of_another_calibration_is_flagged():
+    """Catches a scale-fidelity table that compares a full-scale run with downscaled runs of other cell
+    parameters (e.g. made before a recalibration): its 'error' would not be scale alone."""
+    full = {"identity": {"catalogue_entry": "a1", "model_build": "b1", "config": {"network": {"N_scaling": 1.0}}}}
+    down = {"identity": {"catalogue_entry": "a1", "model_build": "b1", "config": {"network": {"N_scaling": 0.1}}}}
+    assert same_model(full, down) == []
+    assert same_model(full, {"identity": {**down["identity"], "catalogue_entry": "a2"}}) == ["catalogue_entry"]
+    assert same_model(full, {"identity": {**down["identity"], "model_build": "b2"}}) == ["model_build"]
