@@ -1,11 +1,15 @@
 """NESTML vs NEST built-in cost: time per simulated second of 10,000 unconnected
-neurons under Poisson input, both measured in the same run.
+neurons under Poisson input, both measured in the same run; and the cost of
+the AdEx variants relative to iaf_psc_exp, also measured in the same run.
 
 Run: ``python tests/benchmarks/bench_models.py [--neurons N] [--t-sim MS] [--reps R]``.
 Not collected by pytest (no ``test_`` prefix).
 
 Built-in and NESTML runs alternate (B N B N ...) and the medians are reported,
 so that load from other jobs on a shared machine drifts into both sides alike.
+The second table times each model of :data:`RELATIVE_TO_LIF` alternately with
+iaf_psc_exp (L M L M ...) and prints model / iaf_psc_exp: the cost target of
+issue 15 for the fixed-step AdEx (aeif_psc_exp_fast_nestml) is <= 2.
 Both sides get the same synaptic time constants (0.5 ms, the shared interface)
 and initial V: the built-ins' own defaults (e.g. tau_syn_ex = 2 ms for
 iaf_psc_exp) make them fire at several times the rate of their twin, and spike
@@ -34,6 +38,13 @@ TLB, no prefetcher): every neuron still allocated NESTML's two unused
 successive neurons lay ~1.3 kB apart with dead memory between them. Skipping
 those buffers for models without onReceive blocks brought the wall-time ratio
 to 0.91 (fresh-process A/B, 8 pairs: 0.88 vs 1.18 before).
+
+Measured (issue 15, 2026-11-28, beside a full-scale simulation on the other core;
+``--models iaf_psc_exp --reps 3``), cost relative to iaf_psc_exp per simulated second:
+aeif_psc_exp_fast_nestml 1.47 and 1.86 in two runs (paired 1.44-1.55 and 1.73-1.92),
+aeif_psc_exp (GSL) 10.3 and 6.9, aeif_psc_exp_nestml 10.4 and 7.8; with ``--rate 11000``
+(AdEx ~11 Hz) the fast AdEx 1.57 (1.30-1.99). Load from other jobs moves these ratios by
+~25 %. Three chained exp() per step (~24 ns each here) are most of the fast AdEx's extra cost.
 """
 
 from __future__ import annotations
@@ -69,8 +80,16 @@ PAIRS = [
     ("glif_psc", {**GLIF, "V_m": -65.0}, "glif_psc_nestml", {**GLIF, **SYN_NESTML, "V_m": -65.0}, 87.8),
 ]
 
+# Models timed against iaf_psc_exp (PAIRS[0]'s built-in side): (model, its params, NESTML port or None).
+RELATIVE_TO_LIF = [
+    ("aeif_psc_exp", {**ADEX, **SYN_BUILTIN, "V_m": -65.0}, None),
+    ("aeif_psc_exp_nestml", {**ADEX, **SYN_NESTML, "V_m": -65.0}, "EXC_SPIKES"),
+    ("aeif_psc_exp_fast_nestml", {**ADEX, **SYN_NESTML, "V_m": -65.0}, "EXC_SPIKES"),
+]
 
-def time_model(model: str, params: dict, weight: float, n: int, t_sim: float, receptor: str | None) -> tuple:
+
+def time_model(model: str, params: dict, weight: float, n: int, t_sim: float, receptor: str | None,
+               rate: float = 8000.0) -> tuple:
     """Wall seconds per simulated second for ``n`` neurons driven by Poisson input.
 
     Parameters
@@ -85,6 +104,8 @@ def time_model(model: str, params: dict, weight: float, n: int, t_sim: float, re
         Simulated time (ms) that is timed.
     receptor : str or None
         NESTML port for the input, None for built-ins.
+    rate : float
+        Rate of the Poisson input (Hz).
 
     Returns
     -------
@@ -95,7 +116,7 @@ def time_model(model: str, params: dict, weight: float, n: int, t_sim: float, re
     if model == "glif_psc":
         params = dict(params, tau_syn=[0.5])  # one alpha-PSC receptor, numbered 1
     pop = nest.Create(model, n, params=params)
-    pg = nest.Create("poisson_generator", params={"rate": 8000.0})
+    pg = nest.Create("poisson_generator", params={"rate": rate})
     syn = {"weight": weight, "delay": 1.5}
     if receptor:
         syn["receptor_type"] = pop[0].get("receptor_types")[receptor]
@@ -109,8 +130,40 @@ def time_model(model: str, params: dict, weight: float, n: int, t_sim: float, re
     return (time.perf_counter() - t0) / (t_sim / 1000.0), nest.local_spike_counter
 
 
+def alternate(first: tuple, second: tuple, reps: int) -> tuple:
+    """Time two models alternately (A B A B ...), so that machine load drifts into both.
+
+    Parameters
+    ----------
+    first, second : tuple
+        Arguments of :func:`time_model` for each side.
+    reps : int
+        Repetitions.
+
+    Returns
+    -------
+    tuple of (list, list, int, int)
+        Seconds per simulated second of each run of ``first`` and ``second``, and the
+        spike counts of their last runs.
+    """
+    times_a, times_b = [], []
+    for _ in range(reps):
+        t_a, spikes_a = time_model(*first)
+        t_b, spikes_b = time_model(*second)
+        times_a.append(t_a)
+        times_b.append(t_b)
+    return times_a, times_b, spikes_a, spikes_b
+
+
+def ratio_columns(times_a, times_b) -> tuple:
+    """Medians of both sides, the median ratio b / a and the paired ratios, as printed columns."""
+    t_a, t_b = statistics.median(times_a), statistics.median(times_b)
+    paired = " ".join(f"{b / a:.2f}" for a, b in zip(times_a, times_b))
+    return t_a, t_b, f"{t_b / t_a:5.2f}  ({paired})"
+
+
 def main(argv=None) -> int:
-    """Time every twin pair and print the NESTML/built-in ratios.
+    """Time every twin pair and print the NESTML/built-in ratios, then the AdEx variants against the LIF.
 
     Parameters
     ----------
@@ -125,23 +178,51 @@ def main(argv=None) -> int:
     parser.add_argument("--t-sim", type=float, default=1000.0, help="timed simulated ms")
     parser.add_argument("--models", nargs="*", help="built-in names to time (default: all pairs)")
     parser.add_argument("--reps", type=int, default=3, help="alternating repetitions per pair (medians reported)")
+    parser.add_argument("--rate", type=float, default=8000.0,
+                        help="Poisson input rate (Hz); 8000 makes the AdEx fire ~1 Hz, 11000 ~12 Hz")
+    parser.add_argument("--relative", nargs="*", default=[m for m, _, _ in RELATIVE_TO_LIF],
+                        help="models to time against iaf_psc_exp (default: the AdEx variants; none: skip)")
     args = parser.parse_args(argv)
     print(f"{'built-in':16s} {'s/sim-s':>8s} {'spikes':>8s}  {'NESTML':24s} {'s/sim-s':>8s} {'spikes':>8s}  "
           "ratio  (paired ratios)")
     for builtin, pb, nestml, pn, w in PAIRS:
         if args.models and builtin not in args.models:
             continue
-        tbs, tns = [], []
-        for _ in range(args.reps):  # B N B N ...: machine load drifts into both
-            tb, sb = time_model(builtin, pb, w, args.neurons, args.t_sim, None)
-            tn, sn = time_model(nestml, pn, w, args.neurons, args.t_sim, "EXC_SPIKES")
-            tbs.append(tb)
-            tns.append(tn)
-        tb, tn = statistics.median(tbs), statistics.median(tns)
-        paired = " ".join(f"{n / b:.2f}" for b, n in zip(tbs, tns))
-        print(f"{builtin:16s} {tb:8.3f} {sb:8d}  {nestml:24s} {tn:8.3f} {sn:8d}  {tn / tb:5.2f}  ({paired})",
-              flush=True)
+        tbs, tns, sb, sn = alternate((builtin, pb, w, args.neurons, args.t_sim, None, args.rate),
+                                     (nestml, pn, w, args.neurons, args.t_sim, "EXC_SPIKES", args.rate), args.reps)
+        tb, tn, ratio = ratio_columns(tbs, tns)
+        print(f"{builtin:16s} {tb:8.3f} {sb:8d}  {nestml:24s} {tn:8.3f} {sn:8d}  {ratio}", flush=True)
+    if args.relative:
+        time_relative_to_lif(args.relative, args.neurons, args.t_sim, args.reps, args.rate)
     return 0
+
+
+def time_relative_to_lif(models, n: int, t_sim: float, reps: int, rate: float = 8000.0) -> None:
+    """Print each model's cost relative to iaf_psc_exp, the two timed alternately.
+
+    Parameters
+    ----------
+    models : list of str
+        Names from :data:`RELATIVE_TO_LIF`.
+    n : int
+        Number of neurons.
+    t_sim : float
+        Timed simulated ms.
+    reps : int
+        Alternating repetitions (L M L M ...); medians and paired ratios are printed.
+    rate : float
+        Rate of the Poisson input (Hz).
+    """
+    lif, lif_params, _, _, weight = PAIRS[0]
+    print(f"\n{'model':24s} {'s/sim-s':>8s} {'spikes':>8s}  {lif:12s} {'s/sim-s':>8s} {'spikes':>8s}  "
+          "ratio to iaf_psc_exp  (paired ratios)")
+    for model, params, port in RELATIVE_TO_LIF:
+        if model not in models:
+            continue
+        tls, tms, sl, sm = alternate((lif, lif_params, weight, n, t_sim, None, rate),
+                                     (model, params, weight, n, t_sim, port, rate), reps)
+        tl, tm, ratio = ratio_columns(tls, tms)
+        print(f"{model:24s} {tm:8.3f} {sm:8d}  {lif:12s} {tl:8.3f} {sl:8d}  {ratio}", flush=True)
 
 
 if __name__ == "__main__":
