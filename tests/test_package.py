@@ -274,13 +274,27 @@ def _meta(**changes):
     ("pd14", "def", "pd14 parameter file (hash)"), ("resolution_ms", 0.05, "resolution_ms"),
     ("config.network.N_scaling", 0.1, "N_scaling"), ("config.network.K_scaling", 0.2, "K_scaling"),
     ("config.network.background", "dc", "background"), ("config.network.thalamic_input", True, "thalamic_input"),
-    ("config.network.thalamic_indegree", "reference_package", "thalamic_indegree"),
     ("config.stimulus", {"kind": "thalamic_pulses", "count": 3}, "stimulus"),
     ("config.simulation.t_sim_ms", 2000.0, "t_sim_ms")])
 def test_network_mismatches_names_each_field(path, value, field):
     """Catches a network field the check forgets: each one alone must be named with both values."""
     differ = network_mismatches(_meta(), _meta(**{path: value}))
     assert len(differ) == 1 and differ[0].startswith(f"{field}: ") and repr(value) in differ[0]
+
+
+def test_thalamic_rule_and_old_runs():
+    """Catches a thalamic in-degree rule compared when no thalamic input is driven (it changes nothing
+    then), one ignored when the thalamus is driven, and runs made before stimuli existed refused
+    against new stationary runs although they simulated the same network."""
+    driven = {"config.network.thalamic_input": True}
+    assert network_mismatches(_meta(**driven), _meta(**driven, **{
+        "config.network.thalamic_indegree": "reference_package"}))[0].startswith("thalamic_indegree: ")
+    assert network_mismatches(_meta(), _meta(**{"config.network.thalamic_indegree": "reference_package"})) == []
+    old = _meta()
+    del old["identity"]["config"]["stimulus"], old["identity"]["config"]["network"]["thalamic_indegree"]
+    assert network_mismatches(old, _meta()) == []
+    assert network_mismatches(old, _meta(**{"config.stimulus": {"kind": "thalamic_pulses"}}))[0].startswith(
+        "stimulus: ")
 
 
 def test_network_mismatches_ignores_what_runs_may_differ_in():

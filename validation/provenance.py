@@ -32,6 +32,7 @@ NETWORK_FIELDS = {
     "t_sim_ms": ("config", "simulation", "t_sim_ms"),
 }
 _ABSENT = "(not recorded)"
+_UNDRIVEN = "(thalamus not driven)"
 
 
 def network_of(meta: dict) -> dict:
@@ -57,6 +58,23 @@ def network_of(meta: dict) -> dict:
         for key in path:
             value = value.get(key, _ABSENT) if isinstance(value, dict) else _ABSENT
         out[name] = value
+    return _before_stimuli(out, source)
+
+
+def _before_stimuli(out: dict, source: dict) -> dict:
+    """Read runs made before stimuli existed as what they were: stationary, without a thalamic rule.
+
+    Such runs record no ``stimulus`` table (every run was stationary then) and no
+    ``thalamic_indegree``; the in-degree rule only matters when the thalamus is
+    driven, so it is compared only then.
+    """
+    recorded = isinstance(source.get("config"), dict) and "network" in source["config"]
+    if recorded and out["stimulus"] == _ABSENT:
+        out["stimulus"] = {"kind": "none"}
+    driven = out["thalamic_input"] is True or (isinstance(out["stimulus"], dict)
+                                               and out["stimulus"].get("kind", "none").startswith("thalamic"))
+    if recorded and not driven:
+        out["thalamic_indegree"] = _UNDRIVEN
     return out
 
 
@@ -78,6 +96,8 @@ def network_mismatches(ref_meta: dict, run_meta: dict) -> list[str]:
         shown to match).
     """
     ref, run = network_of(ref_meta), network_of(run_meta)
+    if _UNDRIVEN in (ref["thalamic_indegree"], run["thalamic_indegree"]):
+        ref, run = dict(ref, thalamic_indegree=None), dict(run, thalamic_indegree=None)  # the drive differs, or neither has one
     return [f"{name}: {ref[name]!r} vs {run[name]!r}" for name in NETWORK_FIELDS
             if not _same(ref[name], run[name])]
 
