@@ -7,6 +7,12 @@ config per (model, seed); every run shares the network settings, so reference
 and variants always run at the same scale. A variant may change PD14 values
 (``pd14 = { synapses = { g = -4.4 } }``, merged over ``[network] pd14``) for
 its own runs only, e.g. as a positive control of the validation.
+
+An experiment of kind ``perturbation`` lists the perturbed neurons in
+``[stimulus] neurons``; every (model, seed) then gets its unperturbed twin
+(stimulus ``none``, named ``<label>-seed<k>``) and one run per perturbed
+neuron ``n`` (named ``<label>-seed<k>-p<n>``), each with the same seed and
+network as the twin and one extra input to neuron ``n``.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ EXPERIMENTS_DIR = Path(__file__).resolve().parent
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 #: Experiment kind -> the stimulus its runs get (network/stimulus.py).
-EXPERIMENT_KINDS = {"stationary": "none", "transient": "thalamic_pulses", "separability": "thalamic_patterns"}
+EXPERIMENT_KINDS = {"stationary": "none", "transient": "thalamic_pulses", "separability": "thalamic_patterns",
+                    "perturbation": "perturbation"}
 
 
 def _label_ok(value):
@@ -45,8 +52,9 @@ EXPERIMENT_FIELDS = {
     "name": Field(str, REQUIRED, "experiment name; results go to <results_dir>/<name>", check=_label_ok),
     "description": Field(str, "", "one paragraph shown in the report"),
     "results_dir": Field(str, "results", "folder for experiment results, relative to the working directory"),
-    "kind": Field(str, "stationary", "what is compared: stationary activity, or the responses to thalamic pulses "
-                  "(transient) or to thalamic patterns (separability)", choices=tuple(EXPERIMENT_KINDS)),
+    "kind": Field(str, "stationary", "what is compared: stationary activity, the responses to thalamic pulses "
+                  "(transient) or to thalamic patterns (separability), or the divergence after one extra input "
+                  "spike (perturbation)", choices=tuple(EXPERIMENT_KINDS)),
     # Recorded in each run's metadata (origin in the report and in packages); never part of a run's identity.
     "contributor": Field(str, "", "who runs this experiment (person or lab), recorded with every run it makes"),
 }
@@ -81,11 +89,25 @@ CONTROLS_FIELDS = {
     "group_size": Field(int, 3, "seeds per pseudo-variant cut from the negative seeds (the design's seeds per "
                         "variant)", minimum=1),
 }
+
+
+def _neurons_ok(value):
+    if not value or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in value):
+        return "must be a non-empty list of neuron indices >= 0"
+    return "neurons must be distinct" if len(set(value)) != len(value) else None
+
+
+# The experiment's [stimulus] may list several perturbed neurons; each planned run gets one ``neuron``.
+EXPERIMENT_STIMULUS_FIELDS = {
+    **STIMULUS_FIELDS,
+    "neurons": Field(list, [0, 1, 2], "perturbation: indices (within population) of the perturbed neurons, one "
+                     "perturbed run per neuron and seed next to the unperturbed twin", check=_neurons_ok),
+}
 TABLES = {
     "experiment": EXPERIMENT_FIELDS,
     "simulation": SHARED_SIMULATION_FIELDS,
     "network": NETWORK_FIELDS,
-    "stimulus": STIMULUS_FIELDS,
+    "stimulus": EXPERIMENT_STIMULUS_FIELDS,
     "reference": REFERENCE_FIELDS,
     "validation": VALIDATION_FIELDS,
     "controls": CONTROLS_FIELDS,
@@ -116,17 +138,31 @@ class PlannedRun:
     seed : int
     is_reference : bool
     config : RunConfig
+    perturbed_neuron : int or None
+        In a perturbation experiment, the neuron this run perturbs; None for
+        every other run (including the unperturbed twin).
     """
 
     label: str
     seed: int
     is_reference: bool
     config: RunConfig
+    perturbed_neuron: int | None = None
 
     @property
     def name(self) -> str:
-        """Directory name of the run inside the experiment's ``runs/``."""
-        return f"{self.label}-seed{self.seed}"
+        """Directory name of the run inside the experiment's ``runs/``.
+
+        ``<label>-seed<k>``; a perturbed run is ``<label>-seed<k>-p<neuron>``,
+        so it sits next to its twin and no name ends like another's.
+        """
+        twin = f"{self.label}-seed{self.seed}"
+        return twin if self.perturbed_neuron is None else f"{twin}-p{self.perturbed_neuron}"
+
+    @property
+    def is_perturbed(self) -> bool:
+        """Whether this is a perturbed run (not one seed's own run)."""
+        return self.perturbed_neuron is not None
 
 
 @dataclass(frozen=True)
@@ -143,7 +179,8 @@ class Experiment:
     variants : dict
         Label -> validated variant table.
     runs : list of PlannedRun
-        References first, then variants in config order.
+        References first, then variants in config order; in a perturbation
+        experiment each seed's twin is followed by its perturbed runs.
     """
 
     path: Path
@@ -163,13 +200,23 @@ class Experiment:
 
     @property
     def reference_runs(self) -> list:
-        """Planned reference runs."""
-        return [r for r in self.runs if r.is_reference]
+        """Planned reference runs, one per seed (perturbed runs are in :attr:`perturbed_runs`)."""
+        return [r for r in self.runs if r.is_reference and not r.is_perturbed]
 
     @property
     def variant_runs(self) -> list:
-        """Planned variant runs."""
-        return [r for r in self.runs if not r.is_reference]
+        """Planned variant runs, one per seed (perturbed runs are in :attr:`perturbed_runs`)."""
+        return [r for r in self.runs if not r.is_reference and not r.is_perturbed]
+
+    @property
+    def perturbed_runs(self) -> list:
+        """Planned perturbed runs of a perturbation experiment (empty otherwise).
+
+        Validation finds them next to their twins (``<twin>-p<neuron>``), so
+        every seed-level consumer (decisions, controls, theory) sees one run
+        per seed.
+        """
+        return [r for r in self.runs if r.is_perturbed]
 
 
 def resolve_config_path(path) -> Path:
@@ -234,7 +281,7 @@ def load_experiment(path) -> Experiment:
                              f"Allowed tables: {', '.join(allowed)}.")
     tables = {name: check_table(raw.get(name, {}), fields, f"{path} [{name}]") for name, fields in TABLES.items()}
     tables["network"]["pd14"] = check_pd14_overrides(tables["network"]["pd14"], f"{path} [network] pd14")
-    stimulus = _stimulus_table(raw.get("stimulus", {}), tables["experiment"]["kind"], str(path))
+    stimulus, perturbed = _stimulus_table(raw.get("stimulus", {}), tables["experiment"]["kind"], str(path))
     raw_variants = raw.get("variants", {})
     if not isinstance(raw_variants, dict):
         raise CortexzooError(f"{path} [variants] must be a table of tables.", "Write [variants.<label>] sections.")
@@ -252,7 +299,7 @@ def load_experiment(path) -> Experiment:
         seeds = variants[label]["seeds"] or tables["validation"]["variant_seeds"]
         variants[label]["seeds"] = seeds
 
-    def run_config(model, seed, params, by_population, where, calibration="", pd14=None):
+    def run_config(model, seed, params, by_population, where, calibration="", pd14=None, run_stimulus=None):
         # The variant's PD14 overrides go over the experiment's, for this run only.
         network = {**tables["network"], "pd14": merge_pd14_overrides(tables["network"]["pd14"], pd14 or {})}
         try:
@@ -261,7 +308,7 @@ def load_experiment(path) -> Experiment:
                 "network": network,
                 "neuron": {"model": model, "params": params, "by_population": by_population,
                            "calibration": calibration},
-                "stimulus": stimulus,
+                "stimulus": stimulus if run_stimulus is None else run_stimulus,
             }, where=where)
         except CortexzooError as err:
             if where in err.problem:
@@ -269,12 +316,23 @@ def load_experiment(path) -> Experiment:
             # The catalogue does not know the file: name it and the key (e.g. an unknown model).
             raise CortexzooError(f"{where} model = {model!r}: {err.problem}", err.fix) from None
 
-    runs = [PlannedRun(ref["label"], s, True, run_config(ref["model"], s, {}, {}, f"{path} [reference]"))
-            for s in ref["seeds"]]
+    def planned(label, seed, is_reference, *args):
+        """The seed's run, then (perturbation) one run per perturbed neuron with the same seed and network."""
+        if perturbed is None:
+            return [PlannedRun(label, seed, is_reference, run_config(*args))]
+        twin = PlannedRun(label, seed, is_reference, run_config(*args, run_stimulus={"kind": "none"}))
+        kicked = [PlannedRun(label, seed, is_reference, run_config(*args, run_stimulus={**stimulus, "neuron": n}),
+                             perturbed_neuron=n) for n in perturbed]
+        return [twin, *kicked]
+
+    runs = [r for s in ref["seeds"] for r in planned(ref["label"], s, True, ref["model"], s, {}, {},
+                                                     f"{path} [reference]")]
     for label, v in variants.items():
-        runs += [PlannedRun(label, s, False, run_config(v["model"], s, v["params"], v["by_population"],
-                                                        f"{path} [variants.{label}]", v["calibration"], v["pd14"]))
-                 for s in v["seeds"]]
+        runs += [r for s in v["seeds"]
+                 for r in planned(label, s, False, v["model"], s, v["params"], v["by_population"],
+                                  f"{path} [variants.{label}]", v["calibration"], v["pd14"])]
+    if perturbed is not None:
+        _check_perturbation(runs, perturbed, f"{path} [stimulus]")
     # Validate the validation overrides now, not after an hour of simulation.
     from cortexzoo.validation.settings import load_settings
 
@@ -286,15 +344,56 @@ def load_experiment(path) -> Experiment:
     return Experiment(path, raw, tables, variants, runs)
 
 
-def _stimulus_table(raw: dict, kind: str, where: str) -> dict:
-    """The runs' ``[stimulus]`` as written, its kind taken from the experiment kind (or checked against it)."""
+def _stimulus_table(raw: dict, kind: str, where: str) -> tuple:
+    """The runs' ``[stimulus]`` as written, its kind taken from the experiment kind (or checked against it).
+
+    Returns the table without ``neurons`` and, for a perturbation experiment,
+    the list of perturbed neurons (None otherwise).
+    """
     wanted = EXPERIMENT_KINDS[kind]
     given = raw.get("kind", wanted)
     if given != wanted:
         raise CortexzooError(f"{where} [stimulus] kind = {given!r} does not fit [experiment] kind = {kind!r}.",
                              f"Leave [stimulus] kind out (it follows the experiment: {wanted!r}), or change "
                              "[experiment] kind.")
-    return {**raw, "kind": wanted}
+    table = {k: v for k, v in raw.items() if k != "neurons"}
+    if wanted != "perturbation":
+        if "neurons" in raw:
+            raise CortexzooError(f"{where} [stimulus] neurons is not used by [experiment] kind = {kind!r}.",
+                                 "Remove it; it lists the perturbed neurons of a perturbation experiment.")
+        return {**table, "kind": wanted}, None
+    if "neuron" in raw:
+        raise CortexzooError(f"{where} [stimulus] neuron is set by the experiment from [stimulus] neurons.",
+                             "Write neurons = [...] (the perturbed neurons, one run per neuron and seed) instead.")
+    return {**table, "kind": wanted}, raw.get("neurons", EXPERIMENT_STIMULUS_FIELDS["neurons"].default)
+
+
+def _check_perturbation(runs: list, neurons: list, where: str) -> None:
+    """Perturbed neurons exist at this scale, and no run's DC depends on its perturbation.
+
+    The self-consistent K-scaling compensation is computed from a simulation of
+    the run's own config, perturbation included, under a key that holds the
+    stimulus: one extra spike there changes the compensated DC of every
+    neuron (measured on the LIF at N = 0.02, K = 0.1: L2/3E 32.9 -> 29.6 pA),
+    so the perturbed run would differ from its twin from the start, not from
+    the perturbation.
+    """
+    from cortexzoo.network.compensation import needs_compensation
+    from cortexzoo.network.params import derive
+
+    if any(needs_compensation(r.config) for r in runs):
+        raise CortexzooError(f"{where}: a perturbation experiment cannot use k_compensation = 'self_consistent' "
+                             "with K_scaling < 1: the compensation is simulated with the perturbation, so the "
+                             "perturbed run's DC differs from its twin's and the two differ before the "
+                             "perturbation.",
+                             "Set [network] k_compensation = \"reference_rates\" (or K_scaling = 1).")
+    net = derive(runs[0].config.network)  # population sizes are shared by every run (_SHARED_PD14_KEYS)
+    population = next(r.config.stimulus["population"] for r in runs if r.is_perturbed)
+    size = int(net.num_neurons[net.populations.index(population)])
+    too_large = [n for n in neurons if n >= size]
+    if too_large:
+        raise CortexzooError(f"{where} neurons = {neurons}: {population} has {size} neurons at this scale, so "
+                             f"{', '.join(map(str, too_large))} do not exist.", f"Use indices below {size}.")
 
 
 def _variant_pd14(overrides: dict, where: str) -> dict:

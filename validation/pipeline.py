@@ -34,7 +34,7 @@ from cortexzoo.validation import figures
 from cortexzoo.validation.inference import DECISION_COLUMNS
 from cortexzoo.validation.provenance import network_mismatches
 from cortexzoo.validation.response_figures import response_figures
-from cortexzoo.validation.responses import RESPONSE_KINDS, experiment_stimulus_kind, response_curves, response_tables
+from cortexzoo.validation.responses import RESPONSE_KINDS, response_curves, response_kind, response_tables
 from cortexzoo.validation.sciunit_tests import SeedSetModel, decision_suite, decision_table, inference_options
 from cortexzoo.validation.scores import candidate_scores, null_scores, relative_to_null
 from cortexzoo.validation.settings import SCORE_KINDS, STATISTICS, decided_measures, load_settings
@@ -206,7 +206,8 @@ def validate(reference_dirs, candidate_dirs, out_dir, settings=None, progress=No
     cand_labels = [label for members in groups.values() for label in members]
     populations = _populations(settings, runs[ref_labels[0]])
     stats, degenerate = _statistics(runs, populations, ref_labels, settings, degenerate_candidates, say)
-    measures, kind, responses = _with_responses(measure_table(stats), runs, populations, settings, say)
+    measures, kind, responses = _with_responses(measure_table(stats), runs, populations, settings, say,
+                                                [ref_labels, *groups.values()])
     say("decisions")
     chosen = decided_measures(settings, measures["measure"])
     family_size = len(measures.loc[measures["measure"].isin(chosen), ["population", "measure"]].drop_duplicates())
@@ -227,7 +228,7 @@ def validate(reference_dirs, candidate_dirs, out_dir, settings=None, progress=No
             say("figures")
             names.update(_figures(stage, runs, stats, populations, ref_labels, groups, scores, settings))
             if responses:
-                names.update(response_figures(stage, curves, measures, ref_labels, groups))
+                names.update(response_figures(stage, curves, measures, ref_labels, groups, settings))
     files = {name: Path(out_dir) / path.name for name, path in names.items()}
     say(f"wrote {len(files)} files to {out_dir}")
     return ValidationResult(scores, distances, measures, statistics, summary, notes, files, stats)
@@ -387,17 +388,21 @@ def run_measures(reference_dirs, candidate_groups: dict, settings=None, progress
     runs, ref_labels, groups = _load_runs(reference_dirs, candidate_groups, say)
     populations = _populations(settings, runs[ref_labels[0]])
     stats, _ = _statistics(runs, populations, ref_labels, settings, "flag", say)
-    measures, _, _ = _with_responses(measure_table(stats), runs, populations, settings, say)
+    measures, _, _ = _with_responses(measure_table(stats), runs, populations, settings, say,
+                                     [ref_labels, *groups.values()])
     return measures, ref_labels, groups, settings
 
 
-def _with_responses(measures: pd.DataFrame, runs: dict, populations: list, settings: dict, say) -> tuple:
-    """Add the stimulus-response measures of stimulus experiments to the stationary ones."""
-    kind = experiment_stimulus_kind(runs)
+def _with_responses(measures: pd.DataFrame, runs: dict, populations: list, settings: dict, say, models) -> tuple:
+    """Add the stimulus-response measures of stimulus experiments to the stationary ones.
+
+    ``models`` lists the run labels of each model (its seeds), reference first.
+    """
+    kind = response_kind(runs)
     if kind not in RESPONSE_KINDS:
         return measures, kind, {}
     say(f"responses to {kind.replace('_', ' ')}")
-    rows, results = response_tables(runs, populations, settings, kind)
+    rows, results = response_tables(runs, populations, settings, kind, models, say)
     return pd.concat([measures, rows], ignore_index=True), kind, results
 
 

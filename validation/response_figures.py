@@ -1,4 +1,4 @@
-"""Figures of stimulus experiments (issue 14): PSTH per population per model, latency by layer."""
+"""Figures of stimulus experiments (issue 14): PSTH per population per model, latency by layer, divergence."""
 
 from __future__ import annotations
 
@@ -12,11 +12,15 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 
-def response_figures(out_dir, curves: dict, measures: pd.DataFrame, ref_labels: list, groups: dict) -> dict:
+def response_figures(out_dir, curves: dict, measures: pd.DataFrame, ref_labels: list, groups: dict,
+                     settings=None) -> dict:
     """Write the figures of a stimulus experiment.
 
     Pulses (``curves`` has ``psth``): ``psth.png`` and ``latency_by_layer.png``.
     Patterns (``decorrelation``, ``readout``): ``decorrelation.png`` and ``readout.png``.
+    Perturbations (``divergence``): ``divergence.png`` (the decorrelation curve
+    over the independent-runs level) and ``divergence_growth.png`` (the growth
+    curve, log scale).
 
     Parameters
     ----------
@@ -28,6 +32,8 @@ def response_figures(out_dir, curves: dict, measures: pd.DataFrame, ref_labels: 
     ref_labels : list of str
     groups : dict
         Variant label -> run labels.
+    settings : dict, optional
+        Full validation settings (perturbations: which curves to draw).
 
     Returns
     -------
@@ -48,10 +54,32 @@ def response_figures(out_dir, curves: dict, measures: pd.DataFrame, ref_labels: 
         files["readout.png"] = _curve_figure(curves["readout"], "readout accuracy",
                                              "Linear readout of the pattern (chance: 1 / patterns)", out / "readout.png",
                                              level=None)
+    if "divergence" in curves:
+        files.update(_divergence_figures(out, curves["divergence"], (settings or {}).get("perturbation", {})))
     return files
 
 
-def _curve_figure(table: pd.DataFrame, ylabel: str, title: str, path: Path, level=None) -> Path:
+def _divergence_figures(out: Path, table: pd.DataFrame, s: dict) -> dict:
+    """Divergence over the independent-runs level (linear), and the growth curve (log) over its first part."""
+    decorrelation, growth = s.get("decorrelation_curve", "van_rossum"), s.get("growth_curve", "fraction_differs")
+    relative = table[table["curve"] == decorrelation].drop(columns=["value", "sd_over_seeds"]).rename(
+        columns={"relative": "value", "relative_sd_over_seeds": "sd_over_seeds"})
+    # A nearly silent population has a tiny independent-runs level, so one changed spike is many times
+    # it; clipped at 3, the approach to 1 of every other model stays readable.
+    files = {"divergence.png": _curve_figure(
+        relative, f"{decorrelation.replace('_', ' ')} / independent runs",
+        "Divergence from the unperturbed twin (1 = as different as two seeds; axis clipped at 3)",
+        out / "divergence.png", level=1.0, ylim=(0.0, 3.0))}
+    # The exponential phase lies in the first tens of ms; the rest of the window is saturation.
+    early = table[(table["curve"] == growth) & (table["time_ms"] <= min(100.0, table["time_ms"].max()))]
+    files["divergence_growth.png"] = _curve_figure(early, f"{growth.replace('_', ' ')} (log)",
+                                                   "Growth of the divergence", out / "divergence_growth.png",
+                                                   logy=True)
+    return files
+
+
+def _curve_figure(table: pd.DataFrame, ylabel: str, title: str, path: Path, level=None, logy: bool = False,
+                  ylim=None) -> Path:
     """One panel per population, one line per model (mean over seeds, band: SD over seeds)."""
     pops = list(dict.fromkeys(table["population"]))
     ncol = (len(pops) + 1) // 2
@@ -65,10 +93,14 @@ def _curve_figure(table: pd.DataFrame, ylabel: str, title: str, path: Path, leve
         ax.axvline(0.0, color="k", lw=0.6, ls=":")
         if level is not None:
             ax.axhline(level, color="0.4", lw=0.6, ls="--")
+        if logy:
+            ax.set_yscale("log")
+        if ylim is not None:
+            ax.set_ylim(*ylim)
         ax.set_title(pop, fontsize=11)
         ax.tick_params(labelsize=9)
     for ax in axes[-1]:
-        ax.set_xlabel("time after onset (ms)", fontsize=10)
+        ax.set_xlabel("time after onset (ms)", fontsize=10)  # onset: of the stimulus or the perturbation
     for ax in axes[:, 0]:
         ax.set_ylabel(ylabel, fontsize=10)
     handles, labels = axes.flat[0].get_legend_handles_labels()

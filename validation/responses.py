@@ -13,7 +13,11 @@ patterns). Per population every run gets
   the cross-validated accuracy of a linear readout of the pattern, each as the
   mean over the stimulus window (pattern duration + ``window_extra_ms``) and
   as the peak over the whole post-onset window (the peak is biased upwards by
-  noise, like any maximum; the window mean is not).
+  noise, like any maximum; the window mean is not);
+* for one extra input spike (kind ``perturbation``, runs found next to each
+  seed's unperturbed run) the divergence growth rate, decorrelation time and
+  fraction of neurons that differ, averaged over the perturbed neurons
+  (:mod:`cortexzoo.validation.perturbation_runs`).
 
 They enter the measure table as one value per (run, population, measure), so
 a variant's seeds are tested against the reference seeds exactly as the
@@ -26,6 +30,8 @@ import numpy as np
 import pandas as pd
 
 from cortexzoo.errors import CortexzooError
+from cortexzoo.validation.perturbation_runs import (divergence_table, has_perturbations, model_summary,
+                                                     perturbation_table, perturbation_tables)
 from cortexzoo.validation.statistics import MEASURE_UNITS
 from cortexzoo.validation.separability import separability_analysis
 from cortexzoo.validation.transient import ResponseCriterion, transient_analysis
@@ -36,8 +42,8 @@ TRANSIENT_UNITS = {name: MEASURE_UNITS[name]
 #: Measure of the separability analysis -> its column of ``SeparabilityResult.summary``.
 SEPARABILITY_COLUMNS = {"separation_ratio": "ratio_window", "separation_peak": "ratio_peak",
                         "readout_accuracy": "accuracy_window", "readout_peak": "accuracy_peak"}
-#: Stimulus kinds with response measures.
-RESPONSE_KINDS = ("thalamic_pulses", "thalamic_patterns")
+#: Stimulus kinds with response measures ("perturbation": unperturbed runs with perturbed runs beside them).
+RESPONSE_KINDS = ("thalamic_pulses", "thalamic_patterns", "perturbation")
 
 
 def stimulus_of(run) -> dict:
@@ -74,7 +80,32 @@ def experiment_stimulus_kind(runs: dict) -> str:
     return next(iter(kinds.values()))
 
 
-def response_tables(runs: dict, populations: list, settings: dict, kind: str) -> tuple:
+def response_kind(runs: dict) -> str:
+    """The kind of responses a set of runs is scored on: its stimulus kind, or ``"perturbation"``.
+
+    A perturbation experiment is validated on its unperturbed runs (stimulus
+    ``none``, one per seed) with the perturbed runs ``<run>-p<neuron>`` beside
+    them; perturbed runs given directly are refused.
+
+    Parameters
+    ----------
+    runs : dict
+        Label -> RunData.
+
+    Returns
+    -------
+    str
+    """
+    kind = experiment_stimulus_kind(runs)
+    if kind == "perturbation":
+        raise CortexzooError("The runs given are perturbed runs; a perturbation experiment is validated on each "
+                             "seed's unperturbed run.",
+                             "Give the unperturbed runs (<label>-seed<k>); their perturbed runs "
+                             "(<label>-seed<k>-p<neuron>) are found next to them.")
+    return "perturbation" if kind == "none" and has_perturbations(runs) else kind
+
+
+def response_tables(runs: dict, populations: list, settings: dict, kind: str, models=None, say=None) -> tuple:
     """Response measures of every run: the rows for the measure table and the per-run results for figures.
 
     Parameters
@@ -83,15 +114,22 @@ def response_tables(runs: dict, populations: list, settings: dict, kind: str) ->
         Label -> RunData, all made with one stimulus kind.
     populations : list of str
     settings : dict
-        Full validation settings; reads ``[transient]`` or ``[separability]``.
-    kind : {"thalamic_pulses", "thalamic_patterns"}
+        Full validation settings; reads ``[transient]``, ``[separability]`` or ``[perturbation]``.
+    kind : {"thalamic_pulses", "thalamic_patterns", "perturbation"}
+    models : list of list of str, optional
+        Perturbation: the run labels (seeds) of each model; the next seed of
+        the same model gives the independent-runs level. Default: all runs
+        are one model.
+    say : callable, optional
 
     Returns
     -------
     (pandas.DataFrame, dict)
         Measure rows (``run, population, measure, value, unit, note``) and
-        ``{label: TransientResult or SeparabilityResult}``.
+        ``{label: TransientResult, SeparabilityResult or SeedPerturbations}``.
     """
+    if kind == "perturbation":
+        return perturbation_tables(runs, models or [list(runs)], populations, settings, say)
     if kind == "thalamic_patterns":
         return _separability_tables(runs, populations, settings["separability"])
     t = settings["transient"]
@@ -184,10 +222,16 @@ def response_curves(kind: str, results: dict, groups: dict, ref_labels: list) ->
     Returns
     -------
     dict
-        ``{"psth": ...}`` for pulses; ``{"decorrelation": ..., "readout": ...}`` for patterns.
+        ``{"psth": ...}`` for pulses; ``{"decorrelation": ..., "readout": ...}`` for patterns;
+        ``{"divergence": ..., "perturbation_summary": ..., "perturbations": ...}`` for perturbations
+        (curves; each model's measures with a CI over seeds; every perturbation's values).
     """
     if kind == "thalamic_pulses":
         return {"psth": psth_table(results, groups, ref_labels)}
+    if kind == "perturbation":
+        return {"divergence": divergence_table(results, groups, ref_labels),
+                "perturbation_summary": model_summary(results, groups, ref_labels),
+                "perturbations": perturbation_table(results)}
     return {"decorrelation": curve_table(results, groups, ref_labels, "ratio"),
             "readout": curve_table(results, groups, ref_labels, "accuracy")}
 

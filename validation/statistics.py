@@ -68,6 +68,10 @@ MEASURE_UNITS = {
     "separation_peak": "1",
     "readout_accuracy": "1",
     "readout_peak": "1",
+    # divergence after one extra input spike (validation/perturbation.py, validation/perturbation_runs.py)
+    "divergence_rate_per_ms": "1/ms",
+    "decorrelation_time_ms": "ms",
+    "fraction_differs": "1",
 }
 
 
