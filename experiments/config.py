@@ -369,24 +369,13 @@ def _stimulus_table(raw: dict, kind: str, where: str) -> tuple:
 
 
 def _check_perturbation(runs: list, neurons: list, where: str) -> None:
-    """Perturbed neurons exist at this scale, and no run's DC depends on its perturbation.
+    """Perturbed neurons exist at this scale.
 
-    The self-consistent K-scaling compensation is computed from a simulation of
-    the run's own config, perturbation included, under a key that holds the
-    stimulus: one extra spike there changes the compensated DC of every
-    neuron (measured on the LIF at N = 0.02, K = 0.1: L2/3E 32.9 -> 29.6 pA),
-    so the perturbed run would differ from its twin from the start, not from
-    the perturbation.
+    (The self-consistent K-scaling compensation is the stationary network's,
+    shared by twin and perturbed runs: network/compensation.py.)
     """
-    from cortexzoo.network.compensation import needs_compensation
     from cortexzoo.network.params import derive
 
-    if any(needs_compensation(r.config) for r in runs):
-        raise CortexzooError(f"{where}: a perturbation experiment cannot use k_compensation = 'self_consistent' "
-                             "with K_scaling < 1: the compensation is simulated with the perturbation, so the "
-                             "perturbed run's DC differs from its twin's and the two differ before the "
-                             "perturbation.",
-                             "Set [network] k_compensation = \"reference_rates\" (or K_scaling = 1).")
     net = derive(runs[0].config.network)  # population sizes are shared by every run (_SHARED_PD14_KEYS)
     population = next(r.config.stimulus["population"] for r in runs if r.is_perturbed)
     size = int(net.num_neurons[net.populations.index(population)])

@@ -36,6 +36,7 @@ records the rates, the DC and the iteration history in its metadata.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import os
@@ -219,6 +220,9 @@ def _simulate_compensation(config: RunConfig, say) -> dict:
     from cortexzoo.network.pd14 import build_network
 
     window = config.network["compensation_window_ms"]
+    # The stationary network's compensation: a stimulus (pulses, patterns, one perturbing spike) would
+    # make the DC depend on it, and a perturbed run would differ from its twin before the perturbation.
+    config = dataclasses.replace(config, stimulus={"kind": "none"})
     nest, nodes, spec, net = build_network(config, seed=SEED, say=say)
     set_dc = _dc_setter(nodes, config, spec)
     set_dc(net.dc_pA)

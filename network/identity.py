@@ -140,8 +140,10 @@ def _without_provenance(entry: dict) -> dict:
 
 
 def _compensation_digest(identity: dict) -> str:
-    # Everything but the seed and the durations decides the compensation.
-    config = {**identity["config"], "simulation": {"threads": identity["config"]["simulation"]["threads"]}}
+    # Everything but the seed, the durations and the stimulus decides the compensation: it is the
+    # stationary network's (network/compensation.py), shared by every stimulus of a model and scale.
+    config = {**identity["config"], "simulation": {"threads": identity["config"]["simulation"]["threads"]},
+              "stimulus": {"kind": "none"}}
     return _digest({**identity, "config": config, "k_compensation": None})
 
 

@@ -107,13 +107,10 @@ def test_plan_has_a_twin_and_one_run_per_perturbed_neuron(tmp_path):
     ({"neurons": "[0, 0]"}, "neurons must be distinct"),
     ({"neurons": "[0, 5000]"}, "L23E has 620 neurons at this scale"),
     ({"extra": "neuron = 3"}, "neuron is set by the experiment"),
-    ({"compensation": "self_consistent"}, "cannot use k_compensation = 'self_consistent'"),
 ])
 def test_bad_perturbation_configs_are_refused(tmp_path, change, message):
     """Catches a neuron perturbed twice (a duplicated run), a neuron that does not exist at this scale (found
-    only after the twins were simulated), a single `neuron` that would be silently ignored, and the
-    self-consistent compensation, which is simulated with the perturbation and gives the perturbed run
-    another DC than its twin (measured: L2/3E 32.9 -> 29.6 pA), so the two differ from the start."""
+    only after the twins were simulated) and a single `neuron` that would be silently ignored."""
     text = CONFIG.format(name="bad", results=tmp_path / "results", neurons=change.get("neurons", "[0]"),
                          weight=1.0)
     text = text.replace("weight_pA = 1.0", "weight_pA = 1.0\n" + change.get("extra", ""))
@@ -239,12 +236,11 @@ def test_a_perturbed_run_is_only_compared_with_its_own_twin(experiments, tmp_pat
 
 def test_shipped_perturbation_config_compares_the_zoo_like_transient():
     """Catches a shipped perturbation config that leaves out a model the transient config compares, uses the
-    self-consistent compensation (refused: it breaks the twins), or gives variants one seed (no independent
+    or gives variants one seed (no independent
     run for the saturation level: growth rate and decorrelation time undefined for every variant)."""
     shipped, transient = load_experiment("perturbation"), load_experiment("transient")
     models = lambda exp: {(r.label, r.config.neuron["model"]) for r in exp.runs}  # noqa: E731
     assert models(shipped) == models(transient)
-    assert shipped.tables["network"]["k_compensation"] == "reference_rates"
     assert all(len(v["seeds"]) >= 2 for v in shipped.variants.values())
     assert len(shipped.reference_runs) >= 3 and shipped.perturbed_runs
     assert set(shipped.tables["validation"]["settings"]["scores"]["measures"]) == set(MEASURES)
