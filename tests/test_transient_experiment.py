@@ -64,6 +64,8 @@ def test_transient_measures_are_decided_per_population(transient_experiment):
     assert len(scores) == 8 * 5
     for name in ("psth.csv", "psth.png", "latency_by_layer.png"):
         assert (transient_experiment / "validation" / name).is_file()
+    html = (transient_experiment / "report" / "index.html").read_text()
+    assert "trial-averaged PSTH" in html and "Onset latency" in html  # the report shows the responses
 
 
 def test_layer_4_responds_before_layer_2_3(transient_experiment):

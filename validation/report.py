@@ -24,6 +24,13 @@ from cortexzoo.validation.settings import load_settings
 
 VALIDATION_FIGURES = [
     ("heatmap.png", "Relative effect (variant - reference) / reference per population and measure; * = differs"),
+    # stimulus experiments (validation/response_figures.py); shown when the experiment made them
+    ("psth.png", "Responses to the thalamic pulses: trial-averaged PSTH per population (band: SD over seeds)"),
+    ("latency_by_layer.png", "Onset latency of the response per population (mean ± SD over seeds)"),
+    ("decorrelation.png", "Decorrelation curve: inter- over intra-pattern distance of the population state"),
+    ("readout.png", "Cross-validated accuracy of a linear readout of the thalamic pattern"),
+    ("divergence.png", "Divergence of the perturbed runs from their unperturbed twins, over the two-seed level"),
+    ("divergence_growth.png", "Growth of the fraction of neurons whose spike trains differ after the perturbation"),
     ("rates_boxplot.png", "Single-neuron firing rates per population"),
     ("cv_distributions.png", "CV of inter-spike intervals"),
     ("psd_overlay.png", "Power spectra of the population rates"),
