@@ -24,7 +24,9 @@ PUBLISHED = [("report/summary.md", "summary.md"), ("experiment.toml", "experimen
              ("theory/rates.csv", "theory_rates.csv"), ("theory/theory.png", "theory.png"),
              # curves of stimulus experiments (validation/responses.py)
              ("validation/psth.csv", "psth.csv"), ("validation/decorrelation.csv", "decorrelation.csv"),
-             ("validation/readout.csv", "readout.csv")]
+             ("validation/readout.csv", "readout.csv"), ("validation/divergence.csv", "divergence.csv"),
+             ("validation/perturbation_summary.csv", "perturbation_summary.csv"),
+             ("validation/perturbations.csv", "perturbations.csv")]
 
 
 def _written_by_publish(name: str) -> bool:

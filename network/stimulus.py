@@ -91,11 +91,28 @@ def resolve_stimulus(raw: dict, filled: dict, where: str, populations, t_sim_ms:
         raise CortexzooError(f"{where} population = {out['population']!r} is not a PD14 population.",
                              f"Use one of {', '.join(populations)}.")
     if kind != "none":
-        last = schedule(out, 0.0)["onsets_ms"][-1] + out.get("duration_ms", 0.0)
-        if last > t_sim_ms:
-            raise CortexzooError(f"{where}: the stimulus ends at {last:g} ms, after the {t_sim_ms:g} ms analysed.",
-                                 "Raise [simulation] t_sim_ms, or lower onset_ms, count or interval_ms.")
+        _check_times(out, where, t_sim_ms)
     return out
+
+
+def _check_times(stimulus: dict, where: str, t_sim_ms: float) -> None:
+    """Times on the simulation grid, patterns that do not overlap, and everything inside the analysed window."""
+    from cortexzoo.network.params import load_pd14
+
+    step = load_pd14()["simulation"]["resolution_ms"]
+    for key in ("onset_ms", "interval_ms", "duration_ms"):
+        value = stimulus.get(key)
+        if value is not None and abs(value / step - round(value / step)) > 1e-6:
+            raise CortexzooError(f"{where} {key} = {value:g} is not a multiple of the {step:g} ms resolution.",
+                                 f"Use a multiple of {step:g} ms (NEST delivers spikes on that grid).")
+    if stimulus["kind"] == "thalamic_patterns" and stimulus["interval_ms"] < stimulus["duration_ms"]:
+        raise CortexzooError(f"{where}: patterns of {stimulus['duration_ms']:g} ms every {stimulus['interval_ms']:g} "
+                             "ms overlap.", "Make interval_ms at least duration_ms (better: longer than the response).")
+    # a perturbation needs time after the kick to show its consequence
+    last = schedule(stimulus, 0.0)["onsets_ms"][-1] + stimulus.get("duration_ms", 0.0)
+    if last > t_sim_ms or (stimulus["kind"] == "perturbation" and last >= t_sim_ms):
+        raise CortexzooError(f"{where}: the stimulus ends at {last:g} ms, at or after the {t_sim_ms:g} ms analysed.",
+                             "Raise [simulation] t_sim_ms, or lower onset_ms, count or interval_ms.")
 
 
 def schedule(stimulus: dict, presim_ms: float) -> dict:

@@ -27,11 +27,16 @@ def _same_spikes(a, b) -> bool:
     ({"kind": "thalamic_pulses", "population": "L4E"}, "not used by kind"),
     ({"kind": "perturbation", "population": "L7E"}, "not a PD14 population"),
     ({"kind": "thalamic_pulses", "count": 5, "interval_ms": 100.0}, "after the 400 ms analysed"),
+    ({"kind": "perturbation", "onset_ms": 400.0}, "at or after the 400 ms analysed"),
+    ({"kind": "thalamic_pulses", "onset_ms": 100.05, "count": 1}, "not a multiple of the 0.1 ms resolution"),
+    ({"kind": "thalamic_patterns", "count": 3, "interval_ms": 5.0, "duration_ms": 20.0}, "overlap"),
     ({"kind": "sound"}, "not allowed"),
 ])
 def test_bad_stimulus_tables_are_refused(stimulus, message):
     """Catches a stimulus key that silently does nothing, a perturbation of a population that does not
-    exist, and pulses scheduled after the end of the simulation (they would never be delivered)."""
+    exist, pulses scheduled after the end of the simulation (they would never be delivered), a kick with no
+    time left to diverge, off-grid times (NEST's spike_generator refuses them only after the network is
+    built) and overlapping patterns (unsorted spike times)."""
     with pytest.raises(CortexzooError, match=message):
         _config(stimulus)
 

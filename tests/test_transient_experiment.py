@@ -36,7 +36,7 @@ seeds = [1, 2, 3]
 model = "iaf_psc_exp_nestml"
 seeds = [11, 12, 13]
 [validation.settings.scores]
-measures = ["latency_ms", "peak_hz", "time_to_peak_ms", "duration_ms", "baseline_hz"]
+measures = ["latency_ms", "peak_hz", "time_to_peak_ms", "duration_ms", "baseline_hz", "response_fraction"]
 """
 
 
@@ -55,13 +55,17 @@ def test_transient_measures_are_decided_per_population(transient_experiment):
     """Catches a transient experiment scored on stationary measures only, responses computed without the
     recorded onsets, or decisions missing for some (population, measure)."""
     measures = pd.read_csv(transient_experiment / "validation" / "measures.csv")
-    transient = measures[measures["measure"].isin(["latency_ms", "peak_hz", "time_to_peak_ms", "duration_ms",
-                                                   "baseline_hz"])]
-    assert len(transient) == 6 * 8 * 5  # runs x populations x measures
+    names = {"latency_ms", "peak_hz", "time_to_peak_ms", "duration_ms", "baseline_hz", "response_fraction"}
+    transient = measures[measures["measure"].isin(names)]
+    assert len(transient) == 6 * 8 * 6  # runs x populations x measures
     assert set(transient.loc[transient["measure"] == "latency_ms", "unit"]) == {"ms"}
+    # peak and baseline exist whether or not a population responds: a variant that stops responding is a
+    # smaller peak and response fraction, not an undefined decision
+    assert transient.loc[transient["measure"].isin(["peak_hz", "baseline_hz", "response_fraction"]),
+                         "value"].notna().all()
     scores = pd.read_csv(transient_experiment / "validation" / "scores.csv")
-    assert set(scores["measure"]) == {"latency_ms", "peak_hz", "time_to_peak_ms", "duration_ms", "baseline_hz"}
-    assert len(scores) == 8 * 5
+    assert set(scores["measure"]) == names
+    assert len(scores) == 8 * 6
     for name in ("psth.csv", "psth.png", "latency_by_layer.png"):
         assert (transient_experiment / "validation" / name).is_file()
     html = (transient_experiment / "report" / "index.html").read_text()

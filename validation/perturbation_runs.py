@@ -289,9 +289,8 @@ def _check_twin(twin, perturbed) -> None:
                 and np.array_equal(ids[times < t0], p_ids[p_times < t0])):
             raise CortexzooError(f"{perturbed.path.name} differs from its twin {twin.path.name} in {pop} before the "
                                  f"perturbation at {t0:g} ms, so its divergence is not caused by the perturbation.",
-                                 "Simulate both with the same thread count and NEST version; a self-consistent "
-                                 "K-scaling compensation is computed with the perturbation and breaks the twin "
-                                 "(use k_compensation = \"reference_rates\").")
+                                 "Simulate both on one machine with the same thread count and NEST version (the "
+                                 "cache re-simulates both when an input changes; do not mix in runs from elsewhere).")
 
 
 def _design(run) -> tuple:

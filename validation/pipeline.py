@@ -123,7 +123,7 @@ def _check_consistent(runs: dict) -> None:
                 f"Run {label} was made with another network than the reference {label0}: {'; '.join(differ)} "
                 f"({label0} vs {label}).",
                 "Compare only runs of one network (same pd14.toml, N_scaling, K_scaling, resolution, background, "
-                "thalamic input and t_sim_ms); simulate the run again with the reference's [network] and "
+                "thalamic input and its thalamic_indegree rule, [stimulus] (the experiment kind) and t_sim_ms); simulate the run again with the reference's [network] and "
                 "[simulation] settings, or validate it against a reference of its own network.",
             )
 

@@ -137,12 +137,24 @@ def response_tables(runs: dict, populations: list, settings: dict, kind: str, mo
     rows, results = [], {}
     for label, run in runs.items():
         onsets = stimulus_of(run)["onsets_ms"]
+        _check_trials_inside(label, run, onsets, t["pre_ms"], t["post_ms"])
         result = transient_analysis({p: run.spikes[p] for p in populations}, run.sizes, onsets, pre_ms=t["pre_ms"],
                                     post_ms=t["post_ms"], bin_ms=t["bin_ms"], criterion=criterion,
                                     populations=populations)
         results[label] = result
-        rows += _measure_rows(label, result.summary)
+        rows += _measure_rows(label, result.summary, result.trials)
     return pd.DataFrame(rows, columns=["run", "population", "measure", "value", "unit", "note"]), results
+
+
+def _check_trials_inside(label: str, run, onsets, pre_ms: float, post_ms: float) -> None:
+    """Every trial window lies in the analysed window (a cut trial would count missing time as silence)."""
+    outside = [t for t in onsets if t - pre_ms < run.t_start_ms or t + post_ms > run.t_stop_ms]
+    if outside:
+        raise CortexzooError(
+            f"Run {label}: the trial window ({pre_ms:g} ms before to {post_ms:g} ms after the onset) of the "
+            f"stimulus at {outside[0]:g} ms reaches outside the analysed {run.t_start_ms:g}-{run.t_stop_ms:g} ms.",
+            "Raise [simulation] t_sim_ms or [stimulus] onset_ms, or shorten the window (validation settings "
+            "pre_ms / post_ms).")
 
 
 def _separability_tables(runs: dict, populations: list, s: dict) -> tuple:
@@ -150,6 +162,7 @@ def _separability_tables(runs: dict, populations: list, s: dict) -> tuple:
     readout = {"classifier": s["classifier"], "n_splits": s["n_splits"], "max_neurons": s["max_neurons"] or None}
     for label, run in runs.items():
         plan = stimulus_of(run)
+        _check_trials_inside(label, run, plan["onsets_ms"], s["pre_ms"], s["post_ms"])
         result = separability_analysis({p: run.spikes[p] for p in populations}, run.sizes, plan["onsets_ms"],
                                        plan["pattern_of_trial"], pre_ms=s["pre_ms"], post_ms=s["post_ms"],
                                        bin_ms=s["bin_ms"], state=s["state"], metric=s["metric"],
@@ -236,16 +249,22 @@ def response_curves(kind: str, results: dict, groups: dict, ref_labels: list) ->
             "readout": curve_table(results, groups, ref_labels, "accuracy")}
 
 
-def _measure_rows(label: str, summary: pd.DataFrame) -> list:
+def _measure_rows(label: str, summary: pd.DataFrame, trials: pd.DataFrame) -> list:
     rows = []
+    responding = trials.groupby("population", sort=False)["responds"].mean()
     for rec in summary.to_dict(orient="records"):
         silent = "no response above baseline" if not rec["responds"] else ""
         for name, unit in TRANSIENT_UNITS.items():
             value = float(rec[name])
-            # latency and duration only exist for a response; peak and time to peak then measure noise
-            note = silent if (silent and name != "baseline_hz") else ("" if np.isfinite(value) else "undefined")
+            # latency, duration and time to peak only exist for a response; the baseline and the peak
+            # above it always do (a variant that stops responding must show as a lower peak, not as
+            # an undefined decision)
+            note = silent if (silent and name not in ("baseline_hz", "peak_hz")) else (
+                "" if np.isfinite(value) else "undefined")
             rows.append({"run": label, "population": rec["population"], "measure": name,
                          "value": value if not note else np.nan, "unit": unit, "note": note})
+        rows.append({"run": label, "population": rec["population"], "measure": "response_fraction",
+                     "value": float(responding.get(rec["population"], np.nan)), "unit": "1", "note": ""})
     return rows
 
 

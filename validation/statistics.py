@@ -63,6 +63,7 @@ MEASURE_UNITS = {
     "peak_hz": "Hz",
     "time_to_peak_ms": "ms",
     "duration_ms": "ms",
+    "response_fraction": "1",
     # responses to thalamic patterns (validation/separability.py): inter/intra distance and readout accuracy
     "separation_ratio": "1",
     "separation_peak": "1",
