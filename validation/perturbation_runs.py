@@ -43,7 +43,7 @@ from cortexzoo.network.identity import identity_changes
 from cortexzoo.network.output import load_run
 from cortexzoo.validation.perturbation import (CURVES, decorrelation_time, mean_ci, perturbation_analysis,
                                                 saturation_level)
-from cortexzoo.validation.statistics import MEASURE_UNITS
+from cortexzoo.validation.statistics import RESPONSE_UNITS
 
 #: The per-seed measures of a perturbation experiment.
 PERTURBATION_MEASURES = ("divergence_rate_per_ms", "decorrelation_time_ms", "fraction_differs")
@@ -218,7 +218,7 @@ def model_summary(results: dict, groups: dict, ref_labels: list, ref_name: str =
     for model, labels in {ref_name: ref_labels, **groups}.items():
         seeds = pd.concat([results[lb].measures for lb in labels], ignore_index=True)
         for (pop, measure), values in seeds.groupby(["population", "measure"], sort=False)["value"]:
-            rows.append({"model": model, "population": pop, "measure": measure, "unit": MEASURE_UNITS[measure],
+            rows.append({"model": model, "population": pop, "measure": measure, "unit": RESPONSE_UNITS[measure],
                          **mean_ci(values, level)})
     return pd.DataFrame(rows)
 
@@ -405,7 +405,7 @@ def _seed_rows(result: SeedPerturbations, populations: list) -> list:
                       "decorrelation_time_ms": _mean_decorrelation(mine, window_ms, result.independent is not None),
                       "fraction_differs": (float(mine["fraction_differs"].mean()), "")}
         rows += [{"run": result.twin, "population": pop, "measure": name, "value": value,
-                  "unit": MEASURE_UNITS[name], "note": note} for name, (value, note) in values.items()]
+                  "unit": RESPONSE_UNITS[name], "note": note} for name, (value, note) in values.items()]
     return rows
 
 

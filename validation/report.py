@@ -24,17 +24,19 @@ from cortexzoo.validation.settings import load_settings
 
 VALIDATION_FIGURES = [
     ("heatmap.png", "Relative effect (variant - reference) / reference per population and measure; * = differs"),
-    # stimulus experiments (validation/response_figures.py); shown when the experiment made them
+    ("rates_boxplot.png", "Single-neuron firing rates per population"),
+    ("cv_distributions.png", "CV of inter-spike intervals"),
+    ("psd_overlay.png", "Power spectra of the population rates"),
+    ("raster.png", "Raster excerpts (first seed of the reference and of each variant)"),
+]
+# Figures of stimulus experiments (validation/response_figures.py), shown when the experiment made them.
+RESPONSE_FIGURES = [
     ("psth.png", "Responses to the thalamic pulses: trial-averaged PSTH per population (band: SD over seeds)"),
     ("latency_by_layer.png", "Onset latency of the response per population (mean ± SD over seeds)"),
     ("decorrelation.png", "Decorrelation curve: inter- over intra-pattern distance of the population state"),
     ("readout.png", "Cross-validated accuracy of a linear readout of the thalamic pattern"),
     ("divergence.png", "Divergence of the perturbed runs from their unperturbed twins, over the two-seed level"),
     ("divergence_growth.png", "Growth of the fraction of neurons whose spike trains differ after the perturbation"),
-    ("rates_boxplot.png", "Single-neuron firing rates per population"),
-    ("cv_distributions.png", "CV of inter-spike intervals"),
-    ("psd_overlay.png", "Power spectra of the population rates"),
-    ("raster.png", "Raster excerpts (first seed of the reference and of each variant)"),
 ]
 CALIBRATION_CAPTION = "f-I curves of all models against the PD14 LIF"
 TEMPLATES = Path(__file__).parent / "templates"
@@ -155,7 +157,8 @@ def _figures(val: Path, calibration_figure: Path | None) -> tuple[list[dict], di
     def inline(path: Path, caption: str) -> dict:
         return {"caption": caption, "data": base64.b64encode(path.read_bytes()).decode()}
 
-    figures = [inline(val / name, caption) for name, caption in VALIDATION_FIGURES if (val / name).is_file()]
+    figures = [inline(val / name, caption) for name, caption in [*VALIDATION_FIGURES, *RESPONSE_FIGURES]
+               if (val / name).is_file()]
     if calibration_figure is None:
         from cortexzoo.models.build import SOURCE_DIR
 

@@ -32,12 +32,12 @@ import pandas as pd
 from cortexzoo.errors import CortexzooError
 from cortexzoo.validation.perturbation_runs import (divergence_table, has_perturbations, model_summary,
                                                      perturbation_table, perturbation_tables)
-from cortexzoo.validation.statistics import MEASURE_UNITS
+from cortexzoo.validation.statistics import RESPONSE_UNITS
 from cortexzoo.validation.separability import separability_analysis
 from cortexzoo.validation.transient import ResponseCriterion, transient_analysis
 
 #: Measure -> unit of the transient response measures.
-TRANSIENT_UNITS = {name: MEASURE_UNITS[name]
+TRANSIENT_UNITS = {name: RESPONSE_UNITS[name]
                    for name in ("baseline_hz", "latency_ms", "peak_hz", "time_to_peak_ms", "duration_ms")}
 #: Measure of the separability analysis -> its column of ``SeparabilityResult.summary``.
 SEPARABILITY_COLUMNS = {"separation_ratio": "ratio_window", "separation_peak": "ratio_peak",
@@ -173,7 +173,7 @@ def _separability_tables(runs: dict, populations: list, s: dict) -> tuple:
             for name, column in SEPARABILITY_COLUMNS.items():
                 value = float(rec[column])
                 rows.append({"run": label, "population": rec["population"], "measure": name,
-                             "value": value, "unit": MEASURE_UNITS[name],
+                             "value": value, "unit": RESPONSE_UNITS[name],
                              "note": "" if np.isfinite(value) else "no spikes to compare"})
     return pd.DataFrame(rows, columns=["run", "population", "measure", "value", "unit", "note"]), results
 

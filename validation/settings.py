@@ -99,7 +99,7 @@ def check_settings(settings: dict) -> None:
 
 def _check_scores(settings: dict) -> None:
     from cortexzoo.validation.inference import CI_METHODS, TESTS
-    from cortexzoo.validation.statistics import MEASURE_UNITS, fano_key
+    from cortexzoo.validation.statistics import MEASURE_UNITS, RESPONSE_UNITS, fano_key
 
     sc = settings["scores"]
 
@@ -118,7 +118,7 @@ def _check_scores(settings: dict) -> None:
         bad("test", f"is not one of {', '.join(TESTS)}")
     if sc["ci_method"] not in CI_METHODS:
         bad("ci_method", f"is not one of {', '.join(CI_METHODS)}")
-    known = list(MEASURE_UNITS) + [fano_key(w) for w in settings["statistics"]["fano_windows_ms"]]
+    known = list(MEASURE_UNITS) + list(RESPONSE_UNITS) + [fano_key(w) for w in settings["statistics"]["fano_windows_ms"]]
     unknown = [m for m in [*sc["measures"], *sc["exclude_measures"]] if m not in known]
     if unknown:
         bad("measures", f"names measures no run will have: {unknown} (known: {', '.join(known)}; ff_<window>ms "

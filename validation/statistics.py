@@ -57,6 +57,10 @@ MEASURE_UNITS = {
     "psd_band_power_hz2": "Hz^2",
     "psd_peak_hz": "Hz",
     "psd_peak_power": "Hz^2/Hz",
+}
+# Units of the measures of stimulus experiments (validation/responses.py): not statistics of a
+# population's stationary activity, so kept apart from MEASURE_UNITS (what PopulationStatistics gives).
+RESPONSE_UNITS = {
     # responses to thalamic pulses (validation/transient.py, validation/responses.py)
     "baseline_hz": "Hz",
     "latency_ms": "ms",
@@ -100,10 +104,11 @@ def measure_unit(name: str) -> str:
     Returns
     -------
     str
-        From :data:`MEASURE_UNITS`; ``"1"`` for the Fano factors ``ff_<w>ms``.
+        From :data:`MEASURE_UNITS` or :data:`RESPONSE_UNITS`; ``"1"`` for the Fano
+        factors ``ff_<w>ms``.
     """
-    if name in MEASURE_UNITS:
-        return MEASURE_UNITS[name]
+    if name in MEASURE_UNITS or name in RESPONSE_UNITS:
+        return {**MEASURE_UNITS, **RESPONSE_UNITS}[name]
     if name.startswith("ff_") and name.endswith("ms"):
         return "1"
     raise KeyError(f"Unknown measure {name!r}")
