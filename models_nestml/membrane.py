@@ -141,12 +141,15 @@ def _membrane_rows(points, neurons, samples, spikes, v_name, n_neurons, measure_
     return pd.DataFrame(rows)
 
 
-def working_point_membrane(rule: str = "operating_point", models=None, *, n_neurons: int = N_NEURONS,
-                           measure_ms: float = MEASURE_MS, progress=None) -> pd.DataFrame:
+def working_point_membrane(by_type: dict, rule: str = "operating_point", models=None, *,
+                           n_neurons: int = N_NEURONS, measure_ms: float = MEASURE_MS, progress=None) -> pd.DataFrame:
     """The membrane table of every zoo model (or ``models``) under one rule, with the LIF's rows.
 
     Parameters
     ----------
+    by_type : dict
+        ``{"E": [...], "I": [...]}`` working points
+        (:func:`cortexzoo.network.theory.working_point_inputs_by_type`).
     rule : str
         Calibration rule whose cells, input map and bias are used.
     models : sequence of str, optional
@@ -165,10 +168,8 @@ def working_point_membrane(rule: str = "operating_point", models=None, *, n_neur
     """
     from cortexzoo.models.calibrate import LIF
     from cortexzoo.models.catalogue import get_model, model_rules, raw_models
-    from cortexzoo.network.theory import working_point_inputs_by_type
 
     say = progress or (lambda msg: None)
-    by_type = working_point_inputs_by_type()
     # the reference LIF is measured once below; its NESTML twin stays in as a control (ratio 1)
     names = list(models) if models else [m for m in raw_models() if rule in model_rules(m) and m != "iaf_psc_exp"]
     t0 = time.perf_counter()
@@ -200,26 +201,3 @@ def _rows(nest_model, rule, cell_type, wps, params, v_name, scale, bias, n_neuro
     out.insert(0, "rule", rule if label else "-")
     out.insert(0, "model", label or nest_model)
     return out
-
-
-def main(argv=None) -> int:
-    """``python -m cortexzoo.models.membrane [--rules R ...] [--models ...] [--out CSV]``."""
-    import argparse
-    from pathlib import Path
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rules", nargs="+", default=["operating_point"])
-    parser.add_argument("--models", nargs="*")
-    parser.add_argument("--out", type=Path,
-                        default=Path(__file__).parent / "calibration" / "working_point_membrane.csv")
-    args = parser.parse_args(argv)
-    tables = [working_point_membrane(rule, args.models, progress=print) for rule in args.rules]
-    # the LIF rows are the same reference for every rule (same seed): keep them once
-    table = pd.concat(tables, ignore_index=True).drop_duplicates(["model", "rule", "population"])
-    table.to_csv(args.out, index=False, float_format="%.4g")
-    print(f"wrote {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

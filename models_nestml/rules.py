@@ -85,6 +85,9 @@ def load_recipes() -> dict:
     out = {}
     for model, raw in recipes.items():
         where = f"{RECIPES_PATH.name} [{model}]"
+        if "same_as" in raw:  # another integrator of the same cell: its recipe and published cells
+            raw = recipes[raw["same_as"]]
+            cells = {**cells, model: cells[recipes[model]["same_as"]]} if recipes[model]["same_as"] in cells else cells
         if raw.get("cells") == "catalogue":
             spec = _catalogue_base(model)
             published = {t: spec.params_for(cell_type=t) for t in CELL_TYPES}
