@@ -88,6 +88,11 @@ class ModelSpec:
     bias_pA : dict
         ``{"E": .., "I": ..}`` constant current the rule adds to the bias
         role, in the model's own current units (after the weight map).
+    conductance_map : dict or None
+        For conductance-based synapses: ``{"exc": {pop: f}, "inh": {pop: f}}``,
+        the synaptic weight in nS per reference-PSC pA for each target
+        population (:mod:`cortexzoo.models.conductance`). None for
+        current-based models, whose weights are ``psc_per_reference_psc`` x the PSC.
     """
 
     name: str
@@ -107,6 +112,7 @@ class ModelSpec:
     raw: dict = field(default_factory=dict)
     rule: str = "published"
     bias_pA: dict = field(default_factory=dict)
+    conductance_map: dict | None = None
 
     @property
     def is_nestml(self) -> bool:
@@ -148,20 +154,50 @@ class ModelSpec:
         """
         return self.roles[role]
 
-    def weight(self, reference_psc_pA, cell_type: str | None = None):
-        """Map PD14 reference PSC amplitudes (pA) onto a target cell's weights.
+    def weight(self, reference_psc_pA, cell_type: str | None = None, population: str | None = None,
+               source_type: str = "E"):
+        """Map PD14 reference PSC amplitudes (pA) onto a target cell's synaptic weights.
 
         Parameters
         ----------
         reference_psc_pA : float or numpy.ndarray
+            Negative for inhibitory synapses; the sign is kept.
         cell_type : {"E", "I"}, optional
             The target's cell type; needed when the map differs by type.
+        population : str, optional
+            The target population; needed by conductance-based models, whose
+            map depends on the population's working-point voltage.
+        source_type : {"E", "I"}
+            The presynaptic cell type (external and thalamic inputs are E).
 
         Returns
         -------
         float or numpy.ndarray
+            Model pA, or nS for a conductance-based model.
         """
+        if self.conductance_map is not None:
+            return reference_psc_pA * self.conductance_factor(population, source_type)
         return reference_psc_pA * self.scale_for(cell_type)
+
+    def conductance_factor(self, population: str | None, source_type: str) -> float:
+        """nS of synaptic conductance per reference-PSC pA, for one target population and source type.
+
+        Parameters
+        ----------
+        population : str
+        source_type : {"E", "I"}
+
+        Returns
+        -------
+        float
+        """
+        table = self.conductance_map["exc" if source_type == "E" else "inh"]
+        if population not in table:
+            raise CortexzooError(f"Model {self.name!r} (rule {self.rule}) has conductance weights for "
+                                 f"{sorted(table)}, not for population {population!r}.",
+                                 "Pass the target population, or recompute the map with "
+                                 "`python -m cortexzoo.models.conductance`.")
+        return float(table[population])
 
     def scale_for(self, cell_type: str | None = None) -> float:
         """The input scale (model pA per LIF pA) of a target cell type.
@@ -182,12 +218,39 @@ class ModelSpec:
                                  f"no cell type given.", "Pass the target population's cell type (E or I).")
         return float(scale[cell_type])
 
-    def weights_by_target(self, reference_psc_pA, cell_types):
-        """Map a target x source matrix (or a per-target vector) of reference PSCs.
+    def weights_by_target(self, reference_psc_pA, cell_types, populations=None):
+        """Map a target x source matrix (or a per-target vector from E sources) of reference PSCs to weights.
 
         Parameters
         ----------
         reference_psc_pA : numpy.ndarray
+            First axis: target populations; a matrix's second axis: source
+            populations, in the same order (so ``cell_types`` also gives the
+            sources' types).
+        cell_types : sequence of str
+            Cell type of each target.
+        populations : sequence of str, optional
+            Target population names; needed by conductance-based models.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
+        import numpy as np
+
+        ref = np.asarray(reference_psc_pA, dtype=float)
+        if self.conductance_map is None:
+            return self.currents_by_target(ref, cell_types)
+        sources = list(cell_types) if ref.ndim == 2 else ["E"]
+        factors = np.array([[self.conductance_factor(p, s) for s in sources] for p in populations])
+        return ref * (factors if ref.ndim == 2 else factors[:, 0])
+
+    def currents_by_target(self, reference_pA, cell_types):
+        """Map reference-LIF currents (DC, drives) per target population onto model pA.
+
+        Parameters
+        ----------
+        reference_pA : numpy.ndarray
             First axis: target populations.
         cell_types : sequence of str
             Cell type of each target.
@@ -199,7 +262,7 @@ class ModelSpec:
         import numpy as np
 
         scales = np.array([self.scale_for(t) for t in cell_types])
-        ref = np.asarray(reference_psc_pA, dtype=float)
+        ref = np.asarray(reference_pA, dtype=float)
         return ref * scales.reshape((-1,) + (1,) * (ref.ndim - 1))
 
     def bias_current(self, dc_pA: float, cell_type: str | None = None) -> float:
@@ -216,7 +279,8 @@ class ModelSpec:
         float
             In the model's own current units.
         """
-        return float(self.weight(dc_pA, cell_type)) + float(self.bias_pA.get(cell_type, 0.0))
+        # A current, also in a conductance-based model: the input scale, never the conductance map.
+        return float(dc_pA * self.scale_for(cell_type)) + float(self.bias_pA.get(cell_type, 0.0))
 
     def receptor(self, which: str, receptor_types: dict | None = None) -> int:
         """NEST receptor type for ``"exc"`` or ``"inh"`` spikes.
@@ -307,7 +371,26 @@ def _parse_entry(name: str, raw: dict, path: Path, rule: str | None = None) -> M
         raw={k: v for k, v in raw.items() if k != "bias"},
         rule=rule,
         bias_pA=bias,
+        conductance_map=_conductance_map(raw.get("weights", {}).get("conductance_per_reference_psc"), where),
     )
+
+
+def _conductance_map(value, where: str):
+    """The ``weights.conductance_per_reference_psc`` table, checked: exc and inh, positive factors per population."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != {"exc", "inh"}:
+        raise CortexzooError(f"{where}.weights.conductance_per_reference_psc must have exactly 'exc' and 'inh'.",
+                             "Write it with `python -m cortexzoo.models.conductance <model>`.")
+    out = {}
+    for which, table in value.items():
+        bad = {p: f for p, f in table.items() if not isinstance(f, (int, float)) or not f > 0}
+        if bad or not table:
+            raise CortexzooError(f"{where}.weights.conductance_per_reference_psc.{which}: factors must be "
+                                 f"positive numbers (nS per pA), one per population; got {bad or 'none'}.",
+                                 "Recompute them with `python -m cortexzoo.models.conductance <model>`.")
+        out[which] = {p: float(f) for p, f in table.items()}
+    return out
 
 
 def _input_scale(value, where: str):

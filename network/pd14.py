@@ -386,7 +386,7 @@ def _connect(nest, nodes: _Nodes, config: RunConfig, spec: ModelSpec, net: Deriv
         for j, source in enumerate(nodes.populations):
             if net.num_synapses[i, j] <= 0:
                 continue
-            w = float(spec.weight(net.weight_mean_pA[i, j], net.cell_types[i]))
+            w = float(spec.weight(net.weight_mean_pA[i, j], net.cell_types[i], net.populations[i], net.cell_types[j]))
             d = float(net.delay_mean_ms[i, j])
             lo, hi = (-math.inf, 0.0) if w < 0 else (0.0, math.inf)
             nest.Connect(source, target, {"rule": "fixed_total_number", "N": int(net.num_synapses[i, j])},
@@ -399,14 +399,15 @@ def _connect(nest, nodes: _Nodes, config: RunConfig, spec: ModelSpec, net: Deriv
         for i, target in enumerate(nodes.populations):
             nest.Connect(nodes.background[i], target, "all_to_all",
                          {"synapse_model": syn_models[i],
-                          "weight": float(spec.weight(net.weight_ext_pA, net.cell_types[i])),
+                          "weight": float(spec.weight(net.weight_ext_pA, net.cell_types[i], net.populations[i])),
                           "delay": net.pd14["synapses"]["delay_poisson_ms"], **receptors["E"]})
     if nodes.thalamus is not None:
         _connect_thalamus(nest, nodes, spec, net, syn_models, receptors["E"], delay_min)
     if config.stimulus["kind"] == "perturbation":  # last: the twin without it draws the same random numbers
         i = net.populations.index(config.stimulus["population"])
         connect_perturbation(nest, config.stimulus, presim, nodes.populations[i],
-                             spec.weight(config.stimulus["weight_pA"], net.cell_types[i]), receptors["E"], resolution)
+                             spec.weight(config.stimulus["weight_pA"], net.cell_types[i], net.populations[i]),
+                             receptors["E"], resolution)
     # Building the presynaptic infrastructure belongs to construction, as in the reference.
     nest.Prepare()
     nest.Cleanup()
@@ -421,7 +422,7 @@ def _connect_thalamus(nest, nodes: _Nodes, spec, net, syn_models, receptor, dela
         nest.Connect(driver, nodes.thalamus, rule, {"delay": net.pd14["simulation"]["resolution_ms"]})
     d, w_rel = th["delay_mean_ms"], net.pd14["synapses"]["weight_rel_std"]
     for i, target in enumerate(nodes.populations):
-        w = float(spec.weight(th["weight_pA"], net.cell_types[i]))
+        w = float(spec.weight(th["weight_pA"], net.cell_types[i], net.populations[i]))
         if th["num_synapses"][i] > 0:
             nest.Connect(nodes.thalamus, target, {"rule": "fixed_total_number", "N": int(th["num_synapses"][i])},
                          {"synapse_model": syn_models[i], "weight": _normal(nest, w, w * w_rel, 0.0, math.inf),
@@ -466,13 +467,15 @@ def _counts(nest, net: DerivedNetwork) -> dict:
 def _derived(spec: ModelSpec, net: DerivedNetwork, low: list) -> dict:
     return {
         "calibration_rule": spec.rule,
-        "weight_mean_pA": spec.weights_by_target(net.weight_mean_pA, net.cell_types).round(6).tolist(),
+        # Synaptic weights in model units: pA, or nS for a conductance-based model.
+        "weight_mean_pA": spec.weights_by_target(net.weight_mean_pA, net.cell_types,
+                                                 net.populations).round(6).tolist(),
         "weight_ext_pA": spec.weights_by_target(np.full(len(net.populations), net.weight_ext_pA),
-                                                net.cell_types).round(6).tolist(),
+                                                net.cell_types, net.populations).round(6).tolist(),
         "ext_indegree": net.ext_indegree.tolist(),
-        "dc_pA": spec.weights_by_target(net.dc_pA, net.cell_types).round(6).tolist(),
+        "dc_pA": spec.currents_by_target(net.dc_pA, net.cell_types).round(6).tolist(),
         "bias_pA": [spec.bias_pA.get(t, 0.0) for t in net.cell_types],
-        "mean_ext_drive_pA": spec.weights_by_target(net.mean_ext_drive_pA, net.cell_types).round(6).tolist(),
+        "mean_ext_drive_pA": spec.currents_by_target(net.mean_ext_drive_pA, net.cell_types).round(6).tolist(),
         "num_synapses": net.num_synapses.tolist(),
         "rheobase_pA": spec.rheobase_pA,
         "subthreshold_populations": [p for p, _, _ in low],

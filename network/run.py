@@ -32,6 +32,8 @@ def model_provenance(config: RunConfig) -> dict:
     info = {"catalogue_name": spec.name, "nest_model": spec.nest_model, "kind": spec.kind,
             "calibration_rule": spec.rule, "psc_per_reference_psc": spec.psc_per_reference_psc,
             "bias_pA": spec.bias_pA}
+    if spec.conductance_map is not None:
+        info["conductance_per_reference_psc"] = spec.conductance_map
     if spec.source is not None:
         info["source"] = spec.source.name
         info["source_sha256"] = hashlib.sha256(spec.source.read_bytes()).hexdigest()

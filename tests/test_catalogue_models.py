@@ -53,12 +53,15 @@ def test_model_roles_and_ports_act_as_the_network_assumes(nest_kernel, name):
         exc, inh = spec.receptor("exc", rtypes), spec.receptor("inh", rtypes)
         assert (exc, inh) == ((1, 2) if spec.is_nestml else (0, 0))
         sg = nest.Create("spike_generator", params={"spike_times": [1.0]})
-        # the network maps every current with the rule's input scale (a published Izhikevich 2003 cell: ~0.03)
-        w = PSC_PA * spec.scale_for(cell_type)
+        # the network's weight map: the rule's input scale (a published Izhikevich 2003 cell: ~0.03),
+        # or nS per pA for a conductance-based model (of an L4 population of the cell type)
+        pop = f"L4{cell_type}"
         for label in ("exc", "exc_slow"):
+            w = spec.weight(PSC_PA, cell_type, pop, source_type="E")
             nest.Connect(sg, neurons[label], syn_spec={"receptor_type": exc, "weight": w})
         for label in ("inh", "inh_slow"):
-            nest.Connect(sg, neurons[label], syn_spec={"receptor_type": inh, "weight": -w})
+            w = spec.weight(-PSC_PA, cell_type, pop, source_type="I")
+            nest.Connect(sg, neurons[label], syn_spec={"receptor_type": inh, "weight": w})
         probes[cell_type] = neurons
     nest.Simulate(6.0)  # spike arrives at 2 ms; read 4 ms later, near the PSP's peak
     for cell_type, neurons in probes.items():
