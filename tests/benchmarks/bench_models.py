@@ -65,8 +65,13 @@ MAT2 = {"C_m": 250.0, "tau_m": 10.0, "E_L": -65.0, "t_ref": 2.0, "omega": -50.0}
 GLIF = {"C_m": 250.0, "g": 25.0, "E_L": -65.0, "V_reset": -65.0, "V_th": -50.0, "t_ref": 2.0,
         "spike_dependent_threshold": True, "after_spike_currents": True, "adapting_threshold": True}
 LIF = {"C_m": 250.0, "tau_m": 10.0, "E_L": -65.0, "V_reset": -65.0, "V_th": -50.0, "t_ref": 2.0}
+# The LIF membrane with conductance synapses (g_L = C_m / tau_m); NEST's iaf_cond_exp fixes GSL's
+# tolerances at abs 1e-3, rel 0, and its NESTML twin gets the same (NESTML's default: 1e-6, 1e-6).
+COND_LIF = {"C_m": 250.0, "g_L": 25.0, "E_L": -65.0, "V_reset": -65.0, "V_th": -50.0, "t_ref": 2.0}
+IAF_COND_GSL = {"gsl_abs_error_tol": 1e-3, "gsl_rel_error_tol": 0.0}
+COND_WEIGHT_NS = 1.5  # PD14-like conductance weight: ~6 nS mean g_exc at 8000 Hz, near threshold
 
-# (built-in, its params, NESTML, its params, Poisson weight in pA)
+# (built-in, its params, NESTML, its params, Poisson weight in pA; nS for the conductance models)
 # NEST's izhikevich has delta synapses (weight = V jump in mV) and glif_psc alpha
 # currents, so those two pairs differ in the synapse and only roughly in rate.
 PAIRS = [
@@ -75,6 +80,10 @@ PAIRS = [
     ("izhikevich", {}, "izhikevich_nestml", {**SYN_NESTML}, 1.0),
     ("aeif_psc_exp", {**ADEX, **SYN_BUILTIN, "V_m": -65.0}, "aeif_psc_exp_nestml",
      {**ADEX, **SYN_NESTML, "V_m": -65.0}, 87.8),
+    ("iaf_cond_exp", {**COND_LIF, **SYN_BUILTIN, "V_m": -65.0}, "iaf_cond_exp_nestml",
+     {**COND_LIF, **SYN_NESTML, **IAF_COND_GSL, "V_m": -65.0}, COND_WEIGHT_NS),
+    ("aeif_cond_exp", {**ADEX, **SYN_BUILTIN, "V_m": -65.0}, "aeif_cond_exp_nestml",
+     {**ADEX, **SYN_NESTML, "V_m": -65.0}, COND_WEIGHT_NS),
     ("mat2_psc_exp", {**MAT2, **SYN_BUILTIN, "V_m": -65.0}, "mat2_psc_exp_nestml",
      {**MAT2, **SYN_NESTML, "V_m": -65.0}, 87.8),
     ("glif_psc", {**GLIF, "V_m": -65.0}, "glif_psc_nestml", {**GLIF, **SYN_NESTML, "V_m": -65.0}, 87.8),
@@ -97,7 +106,7 @@ def time_model(model: str, params: dict, weight: float, n: int, t_sim: float, re
     model : str
     params : dict
     weight : float
-        Poisson synapse weight (pA; for NEST's izhikevich a V jump in mV).
+        Poisson synapse weight (pA; nS for conductance models; for NEST's izhikevich a V jump in mV).
     n : int
         Number of neurons.
     t_sim : float
