@@ -45,6 +45,10 @@ aeif_psc_exp_fast_nestml 1.47 and 1.86 in two runs (paired 1.44-1.55 and 1.73-1.
 aeif_psc_exp (GSL) 10.3 and 6.9, aeif_psc_exp_nestml 10.4 and 7.8; with ``--rate 11000``
 (AdEx ~11 Hz) the fast AdEx 1.57 (1.30-1.99). Load from other jobs moves these ratios by
 ~25 %. Three chained exp() per step (~24 ns each here) are most of the fast AdEx's extra cost.
+
+Measured (issue 15, 2026-11-28, load average ~7 on 2 cores; ``--models iaf_psc_exp gif_psc_exp
+--relative --reps 5``): gif_psc_exp_nestml / gif_psc_exp 1.06 (paired 0.98 0.87 0.87 1.03 1.07;
+both 69,394 spikes, ~7 Hz: the same seed gives the same spikes), iaf_psc_exp_nestml 0.85 in the same run.
 """
 
 from __future__ import annotations
@@ -70,6 +74,14 @@ LIF = {"C_m": 250.0, "tau_m": 10.0, "E_L": -65.0, "V_reset": -65.0, "V_th": -50.
 COND_LIF = {"C_m": 250.0, "g_L": 25.0, "E_L": -65.0, "V_reset": -65.0, "V_th": -50.0, "t_ref": 2.0}
 IAF_COND_GSL = {"gsl_abs_error_tol": 1e-3, "gsl_rel_error_tol": 0.0}
 COND_WEIGHT_NS = 1.5  # PD14-like conductance weight: ~6 nS mean g_exc at 8000 Hz, near threshold
+# GIF: the L5 pyramidal cell of NEST's gif_population example (two stc, two sfa; the NESTML
+# model's unused third slots still cost their multiply per step); I_e brings the Poisson
+# drive's mean (351 pA at 8000 Hz) down to ~130 pA (measured ~7 Hz).
+GIF = {"C_m": 83.1, "g_L": 3.7, "E_L": -67.0, "Delta_V": 1.4, "V_T_star": -39.6, "t_ref": 4.0, "V_reset": -36.7,
+       "lambda_0": 1.0, "I_e": -220.0}
+GIF_BUILTIN = {**GIF, "q_stc": [56.7, -6.9], "tau_stc": [57.8, 218.2], "q_sfa": [11.7, 1.8], "tau_sfa": [53.8, 640.0]}
+GIF_NESTML = {**GIF, "q_stc_1": 56.7, "q_stc_2": -6.9, "tau_stc_1": 57.8, "tau_stc_2": 218.2,
+              "q_sfa_1": 11.7, "q_sfa_2": 1.8, "tau_sfa_1": 53.8, "tau_sfa_2": 640.0}
 
 # (built-in, its params, NESTML, its params, Poisson weight in pA; nS for the conductance models)
 # NEST's izhikevich has delta synapses (weight = V jump in mV) and glif_psc alpha
@@ -87,6 +99,7 @@ PAIRS = [
     ("mat2_psc_exp", {**MAT2, **SYN_BUILTIN, "V_m": -65.0}, "mat2_psc_exp_nestml",
      {**MAT2, **SYN_NESTML, "V_m": -65.0}, 87.8),
     ("glif_psc", {**GLIF, "V_m": -65.0}, "glif_psc_nestml", {**GLIF, **SYN_NESTML, "V_m": -65.0}, 87.8),
+    ("gif_psc_exp", {**GIF_BUILTIN, **SYN_BUILTIN}, "gif_psc_exp_nestml", {**GIF_NESTML, **SYN_NESTML}, 87.8),
 ]
 
 # Models timed against iaf_psc_exp (PAIRS[0]'s built-in side): (model, its params, NESTML port or None).
