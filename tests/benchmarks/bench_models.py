@@ -100,6 +100,8 @@ PAIRS = [
      {**MAT2, **SYN_NESTML, "V_m": -65.0}, 87.8),
     ("glif_psc", {**GLIF, "V_m": -65.0}, "glif_psc_nestml", {**GLIF, **SYN_NESTML, "V_m": -65.0}, 87.8),
     ("gif_psc_exp", {**GIF_BUILTIN, **SYN_BUILTIN}, "gif_psc_exp_nestml", {**GIF_NESTML, **SYN_NESTML}, 87.8),
+    # NEST's HH defaults (V_m -65 mV, gates at rest), alpha PSCs of 0.5 ms on both sides
+    ("hh_psc_alpha", {**SYN_BUILTIN}, "hh_psc_alpha_nestml", {**SYN_NESTML}, 87.8),
 ]
 
 # Models timed against iaf_psc_exp (PAIRS[0]'s built-in side): (model, its params, NESTML port or None).
@@ -107,6 +109,9 @@ RELATIVE_TO_LIF = [
     ("aeif_psc_exp", {**ADEX, **SYN_BUILTIN, "V_m": -65.0}, None),
     ("aeif_psc_exp_nestml", {**ADEX, **SYN_NESTML, "V_m": -65.0}, "EXC_SPIKES"),
     ("aeif_psc_exp_fast_nestml", {**ADEX, **SYN_NESTML, "V_m": -65.0}, "EXC_SPIKES"),
+    ("hh_psc_alpha", {**SYN_BUILTIN}, None),
+    ("hh_psc_exp_nestml", {**SYN_NESTML}, "EXC_SPIKES"),
+    ("hh_psc_exp_fast_nestml", {**SYN_NESTML}, "EXC_SPIKES"),
 ]
 
 
