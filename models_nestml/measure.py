@@ -125,10 +125,10 @@ class PspTrace:
         Sample times after the spike's arrival, shape ``(n_samples,)``: every
         :data:`RESOLUTION_MS` up to :data:`PSP_WINDOW_MS` after the spike was
         sent, less the recorder's latency of one delay (NEST hands over the
-        last delay's samples only in a later slice): 0.1 ... 98 ms.
+        last delay's samples only in a later slice): 0 ... 98 ms.
     dv_mV : numpy.ndarray
         ``V - V_rest`` per parameter set, shape ``(n_sets, n_samples)``;
-        ``V_rest`` is V at the arrival of the spike.
+        ``V_rest`` is V when the spike is sent (one delay before it arrives).
     """
 
     t_ms: np.ndarray
@@ -180,8 +180,11 @@ def measure_psp_trace(model: str, param_sets: list, weight_pA: float) -> PspTrac
     nest.Simulate(PSP_SPIKE_MS + PSP_WINDOW_MS)
     t, v = _voltage_traces(mm, neurons)
     arrival = PSP_SPIKE_MS + PSP_DELAY_MS
-    rest = v[:, t <= arrival][:, -1]
-    after = t > arrival
+    # Rest is read when the spike is sent, not at its arrival: models that add a step's spikes
+    # before propagating V (NEST's gif_psc_exp and its twin) have moved already at the arrival
+    # sample, which therefore belongs to the PSP (for the others it is still rest: dv = 0).
+    rest = v[:, t <= PSP_SPIKE_MS][:, -1]
+    after = t >= arrival
     return PspTrace(t_ms=t[after] - arrival, dv_mV=v[:, after] - rest[:, None])
 
 

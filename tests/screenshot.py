@@ -125,6 +125,24 @@ def render_report(html_path, png_path=None, width: int = 1400, height: int = 300
             "screenshot": shot}
 
 
+def rendered_captions(html_path, png_path=None) -> list:
+    """Render a report and return the captions (alt texts) of the images Chromium decoded inline.
+
+    Parameters
+    ----------
+    html_path : str or pathlib.Path
+    png_path : str or pathlib.Path, optional
+
+    Returns
+    -------
+    list of str
+        One per ``<img>`` that is a data URI, loaded, and larger than 100 x 50 pixels.
+    """
+    page = render_report(html_path, png_path, width=1400, height=2000)
+    return [im["alt"] for im in page["images"]
+            if im["data_uri"] and im["complete"] and im["width"] > 100 and im["height"] > 50]
+
+
 def main(argv=None) -> int:
     """Screenshot an experiment's report: ``python tests/screenshot.py EXP_DIR PNG``.
 

@@ -217,6 +217,19 @@ def test_pipeline_decides_the_perturbation_measures(experiments):
         assert (val / name).is_file(), name
 
 
+def test_perturbation_report_renders_its_divergence_figures_in_chromium(experiments, tmp_path):
+    """Catches a perturbation report without its divergence figures, or with images a browser cannot
+    decode (issue 14: the reports render in headless Chromium)."""
+    from screenshot import rendered_captions
+
+    from cortexzoo.validation.report import RESPONSE_FIGURES
+
+    _cli("report", experiments["kicked"], cwd=tmp_path)
+    captions = rendered_captions(experiments["kicked"] / "report" / "index.html", tmp_path / "shot.png")
+    wanted = dict(RESPONSE_FIGURES)
+    assert wanted["divergence.png"] in captions and wanted["divergence_growth.png"] in captions, captions
+
+
 def test_a_perturbed_run_is_only_compared_with_its_own_twin(experiments, tmp_path):
     """Catches pairing by name alone: a perturbed run of seed 2 placed next to seed 1's run would measure the
     distance between two seeds as 'divergence'. Also refuses perturbed runs given as the runs to validate."""

@@ -72,6 +72,18 @@ def test_transient_measures_are_decided_per_population(transient_experiment):
     assert "trial-averaged PSTH" in html and "Onset latency" in html  # the report shows the responses
 
 
+def test_transient_report_renders_its_response_figures_in_chromium(transient_experiment, tmp_path):
+    """Catches a transient report whose PSTH or latency figure is missing, not inlined or not decodable
+    by a browser (issue 14: the reports render in headless Chromium)."""
+    from screenshot import rendered_captions
+
+    from cortexzoo.validation.report import RESPONSE_FIGURES
+
+    captions = rendered_captions(transient_experiment / "report" / "index.html", tmp_path / "shot.png")
+    wanted = dict(RESPONSE_FIGURES)
+    assert wanted["psth.png"] in captions and wanted["latency_by_layer.png"] in captions, captions
+
+
 def test_layer_4_responds_before_layer_2_3(transient_experiment):
     """PD14 Fig. 8: the thalamus projects to L4 (and L6), so L4E starts before L2/3E. Catches onsets that are
     misaligned with the stimulus (no response, or latencies near zero/the window's end) and a thalamic
