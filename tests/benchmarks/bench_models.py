@@ -46,6 +46,13 @@ aeif_psc_exp (GSL) 10.3 and 6.9, aeif_psc_exp_nestml 10.4 and 7.8; with ``--rate
 (AdEx ~11 Hz) the fast AdEx 1.57 (1.30-1.99). Load from other jobs moves these ratios by
 ~25 %. Three chained exp() per step (~24 ns each here) are most of the fast AdEx's extra cost.
 
+Measured (issue 15, 2026-11-28, machine load 5-7 on 2 cores: a full-scale run, builds and other
+benchmarks beside it; ``--models iaf_cond_exp aeif_cond_exp --relative``), NESTML / NEST per simulated
+second: iaf_cond_exp_nestml 1.10 (``--reps 3``, paired 1.19 0.90 0.97; 53.5 s/sim-s built-in) and 1.07
+(``--reps 4 --t-sim 500``, paired 0.84-1.33); aeif_cond_exp_nestml 0.61 (paired 0.54-0.65; 107 s/sim-s
+built-in, both ~0 Hz): NEST's aeif_cond_exp controls GSL's step by the derivative (yp, 1e-6) and starts
+from a 0.01 ms step, NESTML by the solution (y, 1e-6 abs and rel), which takes fewer inner steps here.
+
 Measured (issue 15, 2026-11-28, load average ~7 on 2 cores; ``--models iaf_psc_exp gif_psc_exp
 --relative --reps 5``): gif_psc_exp_nestml / gif_psc_exp 1.06 (paired 0.98 0.87 0.87 1.03 1.07;
 both 69,394 spikes, ~7 Hz: the same seed gives the same spikes), iaf_psc_exp_nestml 0.85 in the same run.
