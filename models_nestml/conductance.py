@@ -7,7 +7,11 @@ membrane potential V at which it arrives. The map chosen here (issue 15) gives a
 conductance synapse the reference PSC's charge when it arrives at its target
 population's working-point voltage V_wp:
 
-    w_exc [nS] = w_ref [pA] / (E_exc - V_wp)      w_inh [nS] = w_ref [pA] / (V_wp - E_inh)
+    w_exc [nS] = s w_ref [pA] / (E_exc - V_wp)      w_inh [nS] = s w_ref [pA] / (V_wp - E_inh)
+
+where s is the model's input scale for currents of the target's cell type
+(``psc_per_reference_psc``: 1 on the PD14 membrane; a published cell with another
+input resistance gets the scale that gives the LIF's PSP integral, as its DC does).
 
 Both factors are positive, so an inhibitory reference weight (negative in
 PD14's convention) stays negative, and the model turns it into a positive
@@ -130,7 +134,10 @@ def conductance_map(spec, cell_types: dict, depolarisation_mV: dict) -> dict:
         params = spec.params_for(pop, cell_type)
         V = params[spec.role("resting_potential")] + depolarisation_mV[pop]
         exc, inh = conductance_factors(params[spec.role("reversal_exc")], params[spec.role("reversal_inh")], V)
-        out["exc"][pop], out["inh"][pop] = float(f"{exc:.6g}"), float(f"{inh:.6g}")
+        # A cell with another input resistance gets the input scale of its currents as well (the
+        # published rule: the same PSP integral), so charge and DC keep their ratio.
+        scale = spec.scale_for(cell_type)
+        out["exc"][pop], out["inh"][pop] = float(f"{exc * scale:.6g}"), float(f"{inh * scale:.6g}")
     return out
 
 

@@ -16,7 +16,7 @@ from cortexzoo.models.conductance import conductance_factors, conductance_map, l
 from cortexzoo.network.params import load_pd14
 
 PSC_PA = 87.8
-COND_MODELS = ["iaf_cond_exp"]
+COND_MODELS = ["iaf_cond_exp", "iaf_cond_exp_nestml", "aeif_cond_exp_nestml"]
 
 
 def _psp_integral(nest, model, params, weight, t_ms=60.0):
@@ -119,3 +119,24 @@ def test_bad_conductance_inputs_name_the_problem():
         _conductance_map({"exc": {"L4E": 0.01}, "inh": {"L4E": -0.02}}, "test")
     with pytest.raises(CortexzooError, match="voltage"):
         lif_depolarisation_mV("mean")
+
+
+def test_conductance_adex_uses_the_published_adex_cells():
+    """aeif_cond_exp_nestml's E and I cells are the ones cell_types.toml publishes for the AdEx.
+
+    Catches the copies in catalogue.toml drifting from their sourced originals (a corrected
+    cell_types.toml value that the conductance AdEx would not get), and an input scale that no
+    longer equals the current-based AdEx's published one for the same cells.
+    """
+    import tomllib
+
+    from cortexzoo.models.rules import CELL_TYPES_PATH
+    from cortexzoo.models.units import to_nest
+
+    published = tomllib.loads(CELL_TYPES_PATH.read_text())["aeif_psc_exp_nestml"]
+    cond, psc = get_model("aeif_cond_exp_nestml"), get_model("aeif_psc_exp_nestml", "published")
+    for cell_type in ("E", "I"):
+        params = cond.params_for(cell_type=cell_type)
+        for key, value in published[cell_type].items():
+            assert params[key] == pytest.approx(to_nest(value)), (cell_type, key)
+        assert cond.scale_for(cell_type) == pytest.approx(psc.scale_for(cell_type), rel=1e-4)
