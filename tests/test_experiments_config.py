@@ -68,7 +68,9 @@ def test_shipped_configs_load(name):
     assert models <= set(catalogue)
     # Every NESTML model of the zoo is compared against the built-in LIF reference.
     nestml = {n for n, spec in catalogue.items() if spec.is_nestml}
-    assert nestml - models <= {"izhikevich2007_nestml"}, nestml - models
+    # Left out on purpose: the GSL Hodgkin-Huxley (~18x the LIF's cost; its fixed-step twin, with
+    # spikes within 0.1 ms of it, is compared instead).
+    assert nestml - models <= {"izhikevich2007_nestml", "hh_psc_exp_nestml"}, nestml - models
     assert exp.tables["reference"]["model"] == "iaf_psc_exp"
     assert len(exp.reference_runs) >= 3  # a null distribution needs >= 3 reference seeds
     assert not {r.seed for r in exp.reference_runs} & {r.seed for r in exp.variant_runs}
