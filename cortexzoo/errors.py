@@ -21,3 +21,30 @@ class CortexzooError(Exception):
         self.problem = problem
         self.fix = fix
         super().__init__(problem if not fix else f"{problem}\nFix: {fix}")
+
+
+def exit_code_of(func, *args) -> int:
+    """Run a command-line entry point's work; print a CortexzooError as problem and fix.
+
+    For ``python -m cortexzoo.<module>`` entry points outside the ``cortexzoo`` CLI.
+
+    Parameters
+    ----------
+    func : callable
+        Does the work; its return value is ignored.
+    *args
+        Passed to ``func``.
+
+    Returns
+    -------
+    int
+        0, or the error's exit code after printing it to standard error.
+    """
+    import sys
+
+    try:
+        func(*args)
+    except CortexzooError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    return 0

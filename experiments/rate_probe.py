@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cortexzoo.errors import CortexzooError
+from cortexzoo.errors import CortexzooError, exit_code_of
 
 
 def chunk_rates_Hz(senders, first_ids, sizes, chunk_ms: float) -> np.ndarray:
@@ -111,13 +111,7 @@ def main(argv=None) -> int:
     p.add_argument("--chunk-ms", type=float, default=10.0, help="chunk length (default 10)")
     p.add_argument("--budget-min", type=float, default=30.0, help="stop after this much wall time (default 30)")
     p.add_argument("--out", type=Path, help="CSV to write (one row per chunk)")
-    args = p.parse_args(argv)
-    try:
-        rows = run_probe(args)
-    except CortexzooError as err:
-        print(f"error: {err.problem}\n  fix: {err.fix}", file=sys.stderr)
-        return 2
-    return 0 if rows else 1
+    return exit_code_of(run_probe, p.parse_args(argv))
 
 
 def run_probe(args) -> list:

@@ -40,7 +40,7 @@ import csv
 import sys
 from pathlib import Path
 
-from cortexzoo.errors import CortexzooError
+from cortexzoo.errors import CortexzooError, exit_code_of
 
 WORKING_POINT_CSV = Path(__file__).resolve().parent / "calibration" / "working_point_membrane.csv"
 REFERENCE_MODEL = "iaf_psc_exp"
@@ -148,18 +148,10 @@ def main(argv=None) -> int:
     p.add_argument("--rule", help="calibration rule whose cells are used (default: the model's default rule)")
     p.add_argument("--voltage", choices=VOLTAGES, default="measured", help="working-point voltage (module doc)")
     p.add_argument("--write", action="store_true", help="write the table into the catalogue under that rule")
-    args = p.parse_args(argv)
-    try:
-        table = _table_for(args)
-    except CortexzooError as err:
-        print(f"error: {err.problem}\n  fix: {err.fix}", file=sys.stderr)
-        return 2
-    for which, factors in table.items():
-        print(which, " ".join(f"{pop}={f:.6g}" for pop, f in factors.items()), "(nS per reference pA)")
-    return 0
+    return exit_code_of(_table_for, p.parse_args(argv))
 
 
-def _table_for(args) -> dict:
+def _table_for(args) -> None:
     from cortexzoo.models.catalogue import catalogue_path, get_model
     from cortexzoo.models.catalogue_edit import update_catalogue_text, write_catalogue_atomically
     from cortexzoo.network.params import load_pd14
@@ -173,7 +165,8 @@ def _table_for(args) -> dict:
         path = catalogue_path()
         text = update_catalogue_text(path.read_text(), {f"{prefix}.weights.conductance_per_reference_psc": table})
         write_catalogue_atomically(path, text)
-    return table
+    for which, factors in table.items():
+        print(which, " ".join(f"{pop}={f:.6g}" for pop, f in factors.items()), "(nS per reference pA)")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import cortexzoo.models
 import numpy as np
 import pytest
 from cell_types_helpers import published_set
-from twin_helpers import noisy_current
+from twin_helpers import matched_spikes, nestml_interface, noisy_current, simulate_pairs
 
 H = 0.1
 T_SIM_MS = 10_000.0
@@ -88,23 +88,7 @@ def run_pairs(nest, cell: dict, drives, kind: str, record: bool = False, fast_ex
     }
     for k, drive in enumerate(drives):
         connect_drive(nest, drive, kind, 100 + k, models["gsl"][k], models["fast"][k])
-    rec = nest.Create("spike_recorder")
-    nest.Connect(models["gsl"] + models["fast"], rec)
-    meters = {}
-    if record:
-        for name, nodes in models.items():
-            meters[name] = nest.Create("multimeter", params={"record_from": ["V_m", "w"], "interval": H})
-            nest.Connect(meters[name], nodes)
-    nest.Simulate(T_SIM_MS)
-    out = [{} for _ in drives]
-    for name, nodes in models.items():
-        for k, node in enumerate(nodes):
-            out[k][name] = rec.events["times"][rec.events["senders"] == node.global_id]
-            if record:
-                mine = meters[name].events["senders"] == node.global_id
-                out[k][f"V_{name}"] = meters[name].events["V_m"][mine]
-                out[k][f"w_{name}"] = meters[name].events["w"][mine]
-    return out
+    return simulate_pairs(nest, models, T_SIM_MS, ("V_m", "w") if record else ())
 
 
 def connect_drive(nest, drive: tuple, kind: str, seed: int, gsl, fast) -> None:
@@ -131,33 +115,6 @@ def connect_drive(nest, drive: tuple, kind: str, seed: int, gsl, fast) -> None:
         nest.Connect(nest.Create("poisson_generator", params={"rate": rate}), parrot)
         nest.Connect(parrot, gsl, syn_spec={"weight": weight, "delay": 1.0})
         nest.Connect(parrot, fast, syn_spec={"weight": weight, "delay": 1.0, "receptor_type": ports[port]})
-
-
-def matched_spikes(t_a, t_b, tol_ms: float = H + 1e-9) -> tuple:
-    """Pair two spike trains one-to-one within ``tol_ms`` (greedy in time, which is optimal in 1-D).
-
-    Parameters
-    ----------
-    t_a, t_b : array_like
-        Spike times in ms.
-    tol_ms : float
-        Largest time difference of a pair.
-
-    Returns
-    -------
-    tuple of (int, int)
-        Number of pairs, and the larger of the two spike counts.
-    """
-    t_a, t_b = np.sort(t_a), np.sort(t_b)
-    i = j = pairs = 0
-    while i < len(t_a) and j < len(t_b):
-        if abs(t_a[i] - t_b[j]) <= tol_ms:
-            pairs, i, j = pairs + 1, i + 1, j + 1
-        elif t_a[i] < t_b[j]:
-            i += 1
-        else:
-            j += 1
-    return pairs, max(len(t_a), len(t_b))
 
 
 def matched_fraction(results) -> tuple:
@@ -245,33 +202,6 @@ def test_subthreshold_traces_match_the_gsl_twin(nest_kernel, case):
         assert np.sqrt(np.mean(dv**2)) <= 1e-6 and np.max(np.abs(dv)) <= 2e-5, (case, np.abs(dv).max())
         assert np.max(np.abs(r["w_fast"] - r["w_gsl"])) <= 2e-5
         assert np.ptp(r["V_gsl"]) > 5.0, "the drive must move V"
-
-
-def nestml_interface(path) -> tuple:
-    """Parameters and state (name -> NESTML type) and input ports (name -> is spike) of a .nestml file.
-
-    Parameters
-    ----------
-    path : pathlib.Path
-
-    Returns
-    -------
-    tuple of (dict, dict, dict)
-    """
-    from pynestml.frontend.pynestml_frontend import init_predefined
-    from pynestml.utils.logger import Logger, LoggingLevel
-    from pynestml.utils.model_parser import ModelParser
-
-    Logger.init_logger(LoggingLevel.ERROR)
-    init_predefined()
-    model = ModelParser.parse_file(str(path)).get_model_list()[0]
-
-    def declared(blocks):
-        return {v.get_name(): str(d.get_data_type()) for blk in blocks for d in blk.get_declarations()
-                for v in d.get_variables()}
-
-    ports = {p.get_name(): p.is_spike() for blk in model.get_input_blocks() for p in blk.get_input_ports()}
-    return declared(model.get_parameters_blocks()), declared(model.get_state_blocks()), ports
 
 
 def test_same_interface_as_the_gsl_adex(nest_kernel):

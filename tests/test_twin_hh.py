@@ -55,8 +55,8 @@ from pathlib import Path
 import cortexzoo.models
 import numpy as np
 import pytest
-from test_fast_adex import matched_spikes, nestml_interface
-from twin_helpers import dc_steps, max_spike_shift, noisy_current, run_pair
+from twin_helpers import (dc_steps, matched_spikes, max_spike_shift, nestml_interface, noisy_current, run_pair,
+                          simulate_pairs)
 
 H = 0.1
 T_SIM_MS = 10_000.0
@@ -226,21 +226,7 @@ def run_fast_pairs(nest, drives, kind: str, fast_extra=None, record: bool = Fals
             parrot = nest.Create("parrot_neuron")
             nest.Connect(nest.Create("poisson_generator", params={"rate": rate}), parrot)
             nest.Connect(parrot, pair, syn_spec={"weight": weight, "delay": 1.0, "receptor_type": ports[port]})
-    rec = nest.Create("spike_recorder")
-    nest.Connect(models["gsl"] + models["fast"], rec)
-    meters = {}
-    if record:
-        for name, nodes in models.items():
-            meters[name] = nest.Create("multimeter", params={"record_from": ["V_m"], "interval": H})
-            nest.Connect(meters[name], nodes)
-    nest.Simulate(T_SIM_MS)
-    out = [{} for _ in drives]
-    for name, nodes in models.items():
-        for k, node in enumerate(nodes):
-            out[k][name] = rec.events["times"][rec.events["senders"] == node.global_id]
-            if record:
-                out[k][f"V_{name}"] = meters[name].events["V_m"][meters[name].events["senders"] == node.global_id]
-    return out
+    return simulate_pairs(nest, models, T_SIM_MS, ("V_m",) if record else ())
 
 
 def matched_fraction(results) -> tuple:

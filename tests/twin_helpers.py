@@ -139,3 +139,94 @@ def max_spike_shift(t_a, t_b) -> float:
     if len(t_a) != len(t_b):
         return float("inf")
     return float(np.max(np.abs(t_a - t_b))) if len(t_a) else 0.0
+
+
+def matched_spikes(t_a, t_b, tol_ms: float = 0.1 + 1e-9) -> tuple:
+    """Pair two spike trains one-to-one within ``tol_ms`` (greedy in time, which is optimal in 1-D).
+
+    Parameters
+    ----------
+    t_a, t_b : array_like
+        Spike times in ms.
+    tol_ms : float
+        Largest time difference of a pair.
+
+    Returns
+    -------
+    tuple of (int, int)
+        Number of pairs, and the larger of the two spike counts.
+    """
+    t_a, t_b = np.sort(t_a), np.sort(t_b)
+    i = j = pairs = 0
+    while i < len(t_a) and j < len(t_b):
+        if abs(t_a[i] - t_b[j]) <= tol_ms:
+            pairs, i, j = pairs + 1, i + 1, j + 1
+        elif t_a[i] < t_b[j]:
+            i += 1
+        else:
+            j += 1
+    return pairs, max(len(t_a), len(t_b))
+
+
+def nestml_interface(path) -> tuple:
+    """Parameters and state (name -> NESTML type) and input ports (name -> is spike) of a .nestml file.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+
+    Returns
+    -------
+    tuple of (dict, dict, dict)
+    """
+    from pynestml.frontend.pynestml_frontend import init_predefined
+    from pynestml.utils.logger import Logger, LoggingLevel
+    from pynestml.utils.model_parser import ModelParser
+
+    Logger.init_logger(LoggingLevel.ERROR)
+    init_predefined()
+    model = ModelParser.parse_file(str(path)).get_model_list()[0]
+
+    def declared(blocks):
+        return {v.get_name(): str(d.get_data_type()) for blk in blocks for d in blk.get_declarations()
+                for v in d.get_variables()}
+
+    ports = {p.get_name(): p.is_spike() for blk in model.get_input_blocks() for p in blk.get_input_ports()}
+    return declared(model.get_parameters_blocks()), declared(model.get_state_blocks()), ports
+
+
+def simulate_pairs(nest, models: dict, t_sim_ms: float, record=(), interval_ms: float = 0.1) -> list:
+    """Simulate neuron pairs (one neuron per drive and model, inputs already connected) and collect them.
+
+    Parameters
+    ----------
+    nest : module
+    models : dict
+        Model label (e.g. ``"gsl"``, ``"fast"``) -> NodeCollection, one neuron per drive.
+    t_sim_ms : float
+    record : sequence of str
+        State variables to record every ``interval_ms`` (e.g. ``("V_m", "w")``).
+    interval_ms : float
+
+    Returns
+    -------
+    list of dict
+        Per drive: spike times per label and, per recorded variable, ``<first part of its name>_<label>``
+        traces, e.g. ``V_gsl``, ``w_fast``.
+    """
+    rec = nest.Create("spike_recorder")
+    meters = {}
+    for name, nodes in models.items():
+        nest.Connect(nodes, rec)
+        if record:
+            meters[name] = nest.Create("multimeter", params={"record_from": list(record), "interval": interval_ms})
+            nest.Connect(meters[name], nodes)
+    nest.Simulate(t_sim_ms)
+    out = [{} for _ in range(len(next(iter(models.values()))))]
+    for name, nodes in models.items():
+        for k, node in enumerate(nodes):
+            out[k][name] = rec.events["times"][rec.events["senders"] == node.global_id]
+            for var in record:
+                mine = meters[name].events["senders"] == node.global_id
+                out[k][f"{var.split('_')[0]}_{name}"] = meters[name].events[var][mine]
+    return out
