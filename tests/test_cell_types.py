@@ -14,9 +14,14 @@ from cortexzoo.models.units import parse_quantity
 
 SOURCE_DIR = CELL_TYPES_FILE.parent
 REFERENCE_MODEL = "iaf_psc_exp_nestml"  # the PD14 LIF's twin, not a zoo model
-NO_PUBLISHED_SETS = {"galves_loecherbach_nestml"}  # see the comment at the end of cell_types.toml
-# Other integrators of a zoo cell use its sets (recipes.toml same_as)
-SAME_CELL_AS = {"aeif_psc_exp_fast_nestml": "aeif_psc_exp_nestml"}
+# Galves-Loecherbach: see the comment at the end of cell_types.toml. Issue 15 (catalogue comments):
+# GIF has one published cell (pyramidal, no FS set with numbers), the classic HH no E/I sets (its
+# alpha-PSC form is the twin of NEST's hh_psc_alpha only), the conductance LIF the PD14 membrane.
+NO_PUBLISHED_SETS = {"galves_loecherbach_nestml", "gif_psc_exp_nestml", "hh_psc_exp_nestml", "hh_psc_exp_fast_nestml",
+                     "hh_psc_alpha_nestml", "iaf_cond_exp_nestml"}
+# Other integrators or synapses of a zoo cell use its sets (recipes.toml same_as; the conductance
+# AdEx's catalogue copy is checked in tests/test_conductance.py)
+SAME_CELL_AS = {"aeif_psc_exp_fast_nestml": "aeif_psc_exp_nestml", "aeif_cond_exp_nestml": "aeif_psc_exp_nestml"}
 # NESTML units that units.parse_quantity has no spelling for; written as plain numbers
 UNSPELLED_UNITS = {"pA/mV**3"}
 SETS = [(model, cell_type) for model, table in load_cell_types().items() for cell_type in sorted(table)]

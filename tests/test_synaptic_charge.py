@@ -74,6 +74,20 @@ POPULATION = {"E": "L4E", "I": "L4I"}
 # model fails the charge test by ~eps (above) until it is listed here.
 STEP_AVERAGE = {"izhikevich_nestml", "izhikevich2007_nestml"}
 CHARGE_TOL = 1e-6  # relative, issue 12
+# Hodgkin-Huxley (issue 15) misses 1e-6 for reasons of the method, not of its charge (measured
+# 2026-11-28, GSL and fixed-step alike): at 0.1 reference PSC the 1-2-3 extrapolation leaves a
+# nonlinear residual (exc and inh differ by 3e-5, which no charge error can do: it scales both
+# alike; 8e-7 at 0.03 PSC), and its multi-timescale impulse response (gates, tau_eff 1.5 ms) leaves
+# an alias offset the one-time-constant series above does not model (-1.6e-5 at tau_syn 0.5 ms,
+# -4.5e-6 at 2 ms). Largest |r - expected| at 0.1 PSC: 5.5e-5. The bug class the test exists for
+# (Euler-type charge error) is 1e-1.
+CHARGE_TOL_BY_MODEL = {"hh_psc_exp_nestml": 1e-4, "hh_psc_exp_fast_nestml": 1e-4}
+# Spikes act in their arrival step (added before V is propagated, as NEST's gif_psc_exp): a PSC
+# train leads a DC switched on at the same time by one step (I h / C, 0.04 mV for the GIF).
+SPIKES_IN_ARRIVAL_STEP = {"gif_psc_exp_nestml"}
+# Type II Hodgkin-Huxley fires one spike at the onset of a DC step far below the rheobase of
+# sustained firing (half of it, 311 pA, does): its DC test drive is a fifth of the rheobase.
+DRIVE_FRACTION = {"hh_psc_exp_nestml": 0.2, "hh_psc_exp_fast_nestml": 0.2}
 DECAYED = 1e-9  # the charge sum stops where the response fell below this fraction of its peak
 SETTLE_MS = 1000.0  # rest: slowest subthreshold mode ~50 ms (Izhikevich RS recovery, 1/a)
 WINDOW_MS = 4000.0  # charge window: > 30 slowest time constants (AdEx 122 ms; decay < 1e-12)
@@ -219,7 +233,7 @@ def test_one_psc_delivers_w_tau(nest_kernel, name, cell_type):
         ratio = _charge_sum(_linear_part(dev, label)) / (_probe_weight(w, label) * tau) / per_charge
         expected = _expected_ratio(name, pulse, amplitude, tau)
         report.append(f"{label}: charge / (w tau) = {ratio:.9f}, expected {expected:.9f}")
-        bad += [label] if abs(ratio - expected) > CHARGE_TOL else []
+        bad += [label] if abs(ratio - expected) > CHARGE_TOL_BY_MODEL.get(name, CHARGE_TOL) else []
     assert not bad, f"{name} ({cell_type}): " + "; ".join(report)
 
 
@@ -281,7 +295,8 @@ def test_dc_and_psc_train_of_equal_charge_match(nest_kernel, name, cell_type):
     """
     spec, nest = CATALOGUE[name], nest_kernel
     assert spec.rheobase_pA, f"{name}: the catalogue needs a rheobase to choose a subthreshold drive"
-    current = 0.5 * spec.rheobase_pA * spec.scale_for(cell_type)  # rheobase in LIF pA, the drive in the model's
+    # rheobase in LIF pA, the drive in the model's
+    current = DRIVE_FRACTION.get(name, 0.5) * spec.rheobase_pA * spec.scale_for(cell_type)
     neurons = _drive_network(nest, spec, cell_type, current)
     mm, sr = _record(nest, spec, neurons, SETTLE_MS - 2 * H)
     nest.Simulate(SETTLE_MS)
@@ -295,7 +310,10 @@ def test_dc_and_psc_train_of_equal_charge_match(nest_kernel, name, cell_type):
     ripple = 0.0 if name in STEP_AVERAGE else current * H**2 * g0 / (6.0 * TAU_PD14)
     tolerance = ripple + ROUNDING_MV
     for port in ("exc", "inh"):
-        diff = np.max(np.abs(dev[f"train_{port}"] - dev[f"dc_{port}"]))
+        train, dc = dev[f"train_{port}"], dev[f"dc_{port}"]
+        if name in SPIKES_IN_ARRIVAL_STEP:  # the train's step k is the DC's step k + 1
+            train, dc = train[:-1], dc[1:]
+        diff = np.max(np.abs(train - dc))
         swing = np.max(np.abs(dev[f"dc_{port}"]))
         assert swing > 0.5, f"{name} ({cell_type}): the DC moved V by only {swing:.3f} mV"
         assert diff <= tolerance, (f"{name} ({cell_type}), {port}: PSC train and DC differ by up to {diff:.3e} mV "
