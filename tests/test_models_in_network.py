@@ -8,7 +8,12 @@ from cortexzoo.network.output import load_run
 from cortexzoo.network.params import load_pd14, parse_run_config
 from cortexzoo.network.run import run_network
 
-MODELS = sorted(load_catalogue())
+# The GSL Hodgkin-Huxley runs in PD14 as its fixed-step twin (same membrane and parameters, spikes
+# within 0.1 ms of it, tests/test_twin_hh.py): in the network its adaptive GSL steps shrink at every
+# PSC (4.4x the reference PSC under the published rule) and this test's tiny network did not finish
+# in 25 min (2026-11-28, loaded machine), against ~1 min for the fixed-step twin.
+TOO_SLOW_FOR_CI = {"hh_psc_exp_nestml": "hh_psc_exp_fast_nestml"}
+MODELS = sorted(set(load_catalogue()) - set(TOO_SLOW_FOR_CI))
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -34,3 +39,8 @@ def test_model_runs_in_pd14_by_config(model, tmp_path, nestml_module):
     cell_types = dict(zip(load_pd14()["populations"], load_pd14()["cell_types"]))
     assert [run.metadata["neuron_parameters"][p][bias] for p in run.populations] == pytest.approx(
         [spec.bias_current(dc, cell_types[p]) for p, dc in zip(run.populations, comp["dc_pA"])], abs=1e-5)
+
+
+def test_models_left_out_for_cost_run_as_their_fixed_step_twins():
+    """Catches a model left out of the PD14 run above without its twin being run instead."""
+    assert set(TOO_SLOW_FOR_CI.values()) <= set(MODELS)
