@@ -166,3 +166,16 @@ def test_bad_pd14_override_in_an_experiment_names_table_and_key(tmp_path, body, 
     for needle in [str(path), *needles]:
         assert needle in text, (needle, text)
     assert not results.exists()
+
+
+@pytest.mark.parametrize("kind", ["transient", "separability", "perturbation"])
+def test_full_scale_stimulus_configs_differ_from_the_small_ones_only_in_scale(kind):
+    """Issue 14 ships each stimulus experiment small and at full scale. Catches a full-scale config that
+    drifts from its small version (another stimulus, model set, seeds or analysis), or one left downscaled."""
+    small, full = load_experiment(kind), load_experiment(f"{kind}_full_scale")
+    assert full.name == f"{kind}_full_scale" and full.tables["experiment"]["kind"] == kind
+    assert (full.tables["network"]["N_scaling"], full.tables["network"]["K_scaling"]) == (1.0, 1.0)
+    for table in ("simulation", "stimulus", "reference", "validation"):
+        assert full.tables[table] == small.tables[table], table
+    assert full.variants == small.variants
+    assert [r.name for r in full.runs] == [r.name for r in small.runs]
