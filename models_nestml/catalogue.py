@@ -196,7 +196,7 @@ class ModelSpec:
             raise CortexzooError(f"Model {self.name!r} (rule {self.rule}) has conductance weights for "
                                  f"{sorted(table)}, not for population {population!r}.",
                                  "Pass the target population, or recompute the map with "
-                                 "`python -m cortexzoo.models.conductance`.")
+                                 "`python -m cortexzoo.experiments.conductance_table`.")
         return float(table[population])
 
     def scale_for(self, cell_type: str | None = None) -> float:
@@ -381,14 +381,14 @@ def _conductance_map(value, where: str):
         return None
     if not isinstance(value, dict) or set(value) != {"exc", "inh"}:
         raise CortexzooError(f"{where}.weights.conductance_per_reference_psc must have exactly 'exc' and 'inh'.",
-                             "Write it with `python -m cortexzoo.models.conductance <model>`.")
+                             "Write it with `python -m cortexzoo.experiments.conductance_table <model>`.")
     out = {}
     for which, table in value.items():
         bad = {p: f for p, f in table.items() if not isinstance(f, (int, float)) or not f > 0}
         if bad or not table:
             raise CortexzooError(f"{where}.weights.conductance_per_reference_psc.{which}: factors must be "
                                  f"positive numbers (nS per pA), one per population; got {bad or 'none'}.",
-                                 "Recompute them with `python -m cortexzoo.models.conductance <model>`.")
+                                 "Recompute them with `python -m cortexzoo.experiments.conductance_table <model>`.")
         out[which] = {p: float(f) for p, f in table.items()}
     return out
 

@@ -35,12 +35,10 @@ depolarisation at the population's working point. Two definitions (configurable,
 
 from __future__ import annotations
 
-import argparse
 import csv
-import sys
 from pathlib import Path
 
-from cortexzoo.errors import CortexzooError, exit_code_of
+from cortexzoo.errors import CortexzooError
 
 WORKING_POINT_CSV = Path(__file__).resolve().parent / "calibration" / "working_point_membrane.csv"
 REFERENCE_MODEL = "iaf_psc_exp"
@@ -139,35 +137,3 @@ def conductance_map(spec, cell_types: dict, depolarisation_mV: dict) -> dict:
         scale = spec.scale_for(cell_type)
         out["exc"][pop], out["inh"][pop] = float(f"{exc * scale:.6g}"), float(f"{inh * scale:.6g}")
     return out
-
-
-def main(argv=None) -> int:
-    """``python -m cortexzoo.models.conductance MODEL [--rule R] [--voltage V] [--write]``."""
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("model", help="catalogue name of a conductance-based model")
-    p.add_argument("--rule", help="calibration rule whose cells are used (default: the model's default rule)")
-    p.add_argument("--voltage", choices=VOLTAGES, default="measured", help="working-point voltage (module doc)")
-    p.add_argument("--write", action="store_true", help="write the table into the catalogue under that rule")
-    return exit_code_of(_table_for, p.parse_args(argv))
-
-
-def _table_for(args) -> None:
-    from cortexzoo.models.catalogue import catalogue_path, get_model
-    from cortexzoo.models.catalogue_edit import update_catalogue_text, write_catalogue_atomically
-    from cortexzoo.network.params import load_pd14
-
-    spec = get_model(args.model, args.rule)
-    pd14 = load_pd14()
-    table = conductance_map(spec, dict(zip(pd14["populations"], pd14["cell_types"])),
-                            lif_depolarisation_mV(args.voltage))
-    if args.write:
-        prefix = f"models.{args.model}" + (f".rules.{spec.rule}" if args.rule else "")
-        path = catalogue_path()
-        text = update_catalogue_text(path.read_text(), {f"{prefix}.weights.conductance_per_reference_psc": table})
-        write_catalogue_atomically(path, text)
-    for which, factors in table.items():
-        print(which, " ".join(f"{pop}={f:.6g}" for pop, f in factors.items()), "(nS per reference pA)")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

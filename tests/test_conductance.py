@@ -63,7 +63,7 @@ def test_stored_conductance_map_matches_the_model_and_working_points(name):
 
     Catches a catalogue whose reversal or resting potential was edited (or whose
     working points were re-measured) without re-running
-    ``python -m cortexzoo.models.conductance <model> --write``: the network
+    ``python -m cortexzoo.experiments.conductance_table <model> --write``: the network
     would then give the old charge.
     """
     spec = get_model(name)
@@ -140,3 +140,18 @@ def test_conductance_adex_uses_the_published_adex_cells():
         for key, value in published[cell_type].items():
             assert params[key] == pytest.approx(to_nest(value)), (cell_type, key)
         assert cond.scale_for(cell_type) == pytest.approx(psc.scale_for(cell_type), rel=1e-4)
+
+
+def test_conductance_table_command_prints_the_map_and_refuses_a_current_model():
+    """Catches the command printing another map than the catalogue holds, and a current-based model
+    (no reversal potentials) getting a conductance map instead of an error naming the missing roles."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "cortexzoo.experiments.conductance_table"]
+    done = subprocess.run([*cmd, "iaf_cond_exp"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    stored = get_model("iaf_cond_exp").conductance_map["exc"]["L4E"]
+    assert f"L4E={stored:.6g}" in done.stdout
+    bad = subprocess.run([*cmd, "iaf_psc_exp"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "reversal_exc" in bad.stderr
