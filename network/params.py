@@ -195,6 +195,11 @@ SIMULATION_FIELDS = {
     "warmup_factor": Field(float, 5.0, "the presimulation lasts at least this many of the model's slowest time "
                            "constants (catalogue: slowest_time_constant)", minimum=0.0),
     "t_sim_ms": Field(float, 1000.0, "analysed simulation time in ms", minimum=0.0, exclusive_minimum=True),
+    # A population mean above this over 100 ms is no cortical state (PD14 populations fire 1-10 Hz; the
+    # shipped stimulus experiments' reference stays below 60 Hz in every 100 ms window), but the runaway
+    # state of unstable models (Izhikevich 2003: 2.5 kHz) costs hours; network/pd14.py RateGuard.
+    "max_rate_Hz": Field(float, 300.0, "stop the run, keeping it as a runaway finding, when a population's mean "
+                         "rate over a 100 ms window exceeds this", minimum=0.0, exclusive_minimum=True),
 }
 NETWORK_FIELDS = {
     # Defaults are the small scale of experiments/quick.toml: a forgotten [network]

@@ -53,6 +53,10 @@ class SimulationResult:
         The self-consistent K-scaling compensation used (rates, DC, history).
     presim_ms, slowest_time_constant_ms : float
         The presimulation that was run, and the model time constant it covers.
+    runaway : dict or None
+        Set when the rate guard stopped the run (:class:`RateGuard`): where
+        and when a population passed ``[simulation] max_rate_Hz``. The spikes
+        then end at ``runaway["stopped_at_ms"]``.
     """
 
     spikes: dict
@@ -64,6 +68,67 @@ class SimulationResult:
     compensation: dict | None = None
     presim_ms: float = 0.0
     slowest_time_constant_ms: float = 0.0
+    runaway: dict | None = None
+
+
+@dataclass
+class RateGuard:
+    """Stops a simulation whose network has run away to rates no cortical state has.
+
+    A network that switches to a high-rate state (e.g. Izhikevich 2003 cells
+    under strong input: 2.5 kHz per neuron, docs/scale_fidelity.md) costs
+    hundreds of times the wall time of a healthy one, and its statistics mean
+    nothing. After every ``window_ms`` of model time the mean rate of each
+    population over that window is compared with ``max_rate_Hz``; the first
+    window above it ends the run, which is then kept as a finding
+    (``SimulationResult.runaway``) instead of simulated to the end.
+
+    Attributes
+    ----------
+    recorders : NodeCollection
+        One spike recorder per population, recording from t = 0.
+    sizes : list of int
+    populations : list of str
+    max_rate_Hz : float
+    window_ms : float
+    """
+
+    recorders: object
+    sizes: list
+    populations: list
+    max_rate_Hz: float
+    window_ms: float = 100.0
+    _last: np.ndarray = None
+    _since_ms: float = 0.0
+
+    def check(self, now_ms: float) -> dict | None:
+        """The runaway record when a population's rate since the last check exceeds the ceiling, else None.
+
+        Spans shorter than ``window_ms`` are left to the next call.
+
+        Parameters
+        ----------
+        now_ms : float
+            Model time reached.
+
+        Returns
+        -------
+        dict or None
+        """
+        span_ms = now_ms - self._since_ms
+        if span_ms < self.window_ms - 1e-9:  # a short span would turn a few spikes of a small population into a rate
+            return None
+        counts = np.atleast_1d(np.asarray(self.recorders.get("n_events"), dtype=float))
+        last = self._last if self._last is not None else np.zeros_like(counts)
+        rates = (counts - last) / (np.asarray(self.sizes, float) * span_ms / 1000.0)
+        start, self._last, self._since_ms = self._since_ms, counts, now_ms
+        worst = int(np.argmax(rates))
+        if not rates[worst] > self.max_rate_Hz:
+            return None
+        return {"population": self.populations[worst], "rate_Hz": round(float(rates[worst]), 1),
+                "window_ms": [round(start, 6), round(now_ms, 6)], "stopped_at_ms": round(now_ms, 6),
+                "max_rate_Hz": self.max_rate_Hz,
+                "rates_Hz": {p: round(float(r), 1) for p, r in zip(self.populations, rates)}}
 
 
 def check_rheobase(config: RunConfig, spec: ModelSpec, net: DerivedNetwork) -> list:
@@ -237,11 +302,20 @@ def simulate_pd14(config: RunConfig, progress=None) -> SimulationResult:
     t0 = time.perf_counter()
     _connect(nest, nodes, config, spec, net, say, presim=presim)
     timings["connect"] = time.perf_counter() - t0
+    guard = RateGuard(nodes.recorders, [len(p) for p in nodes.populations], list(net.populations),
+                      config.simulation["max_rate_Hz"])
+    runaway = None
     for phase, duration in (("presim", presim), ("sim", config.simulation["t_sim_ms"])):
         t0 = time.perf_counter()
-        _run_with_progress(nest, duration, phase, say)
+        if not runaway:  # a run stopped in the presimulation has no analysed phase to simulate
+            runaway = _run_with_progress(nest, duration, phase, say, guard)
         timings[phase] = time.perf_counter() - t0
+    if runaway:
+        say(f"stopped at {runaway['stopped_at_ms']:g} ms: the network ran away ({runaway['population']} at "
+            f"{runaway['rate_Hz']:g} Hz over {runaway['window_ms'][0]:g}-{runaway['window_ms'][1]:g} ms, above "
+            f"[simulation] max_rate_Hz = {runaway['max_rate_Hz']:g}); kept as a finding, not analysed")
     return SimulationResult(
+        runaway=runaway,
         spikes=_collect_spikes(nodes, net), timings_s=timings, counts=_counts(nest, net),
         peak_memory_mb=peak_memory_mb(), derived=_derived(spec, net, low),
         neuron_parameters=_parameters_in_nest(nest, nodes, resolved_neuron_parameters(config, spec, net), net),
@@ -405,9 +479,12 @@ def _connect(nest, nodes: _Nodes, config: RunConfig, spec: ModelSpec, net: Deriv
         _connect_thalamus(nest, nodes, spec, net, syn_models, receptors["E"], delay_min)
     if config.stimulus["kind"] == "perturbation":  # last: the twin without it draws the same random numbers
         i = net.populations.index(config.stimulus["population"])
-        connect_perturbation(nest, config.stimulus, presim, nodes.populations[i],
-                             spec.weight(config.stimulus["weight_pA"], net.cell_types[i], net.populations[i]),
-                             receptors["E"], resolution)
+        if config.stimulus["mode"] == "kick":  # one excitatory input through the model's weight map
+            syn_spec = {"weight": float(spec.weight(config.stimulus["weight_pA"], net.cell_types[i],
+                                                    net.populations[i])), **receptors["E"]}
+        else:  # an extra spike copies the neuron's own synapses, made with its cell type's port
+            syn_spec = receptors[net.cell_types[i]]
+        connect_perturbation(nest, config.stimulus, presim, nodes.populations, i, syn_spec, resolution)
     # Building the presynaptic infrastructure belongs to construction, as in the reference.
     nest.Prepare()
     nest.Cleanup()
@@ -482,21 +559,35 @@ def _derived(spec: ModelSpec, net: DerivedNetwork, low: list) -> dict:
     }
 
 
-def _run_with_progress(nest, duration_ms: float, phase: str, say, chunks: int = 10) -> None:
-    """Simulate in chunks so long runs report progress and an estimated time left."""
+def _run_with_progress(nest, duration_ms: float, phase: str, say, guard: RateGuard | None = None,
+                       chunks: int = 10) -> dict | None:
+    """Simulate in chunks so long runs report progress and an estimated time left, and stop a runaway.
+
+    Progress is reported ``chunks`` times; the guard checks every
+    ``guard.window_ms`` (one NEST Run per piece: the spikes are the same as
+    for one Run over the whole duration). Returns the guard's runaway record,
+    or None.
+    """
     if duration_ms <= 0:
-        return
+        return None
     step = nest.resolution
     n_steps = int(round(duration_ms / step))
-    bounds = np.linspace(0, n_steps, min(chunks, n_steps) + 1).round().astype(int)
+    report = np.linspace(0, n_steps, min(chunks, n_steps) + 1).round().astype(int)
+    checks = np.arange(0, n_steps, max(1, int(round(guard.window_ms / step)))) if guard else []
+    bounds = np.unique(np.r_[report, checks, n_steps]).astype(int)
     t0 = time.perf_counter()
     nest.Prepare()
     try:
         for k in range(1, len(bounds)):
             nest.Run((bounds[k] - bounds[k - 1]) * step)
-            done = bounds[k] / n_steps
-            elapsed = time.perf_counter() - t0
-            say(f"{phase}: {done * duration_ms:.0f}/{duration_ms:.0f} ms simulated, "
-                f"{elapsed:.1f} s elapsed, ~{elapsed / done - elapsed:.1f} s left")
+            runaway = guard.check(float(nest.biological_time)) if guard else None
+            if runaway:
+                return runaway
+            if bounds[k] in report:
+                done = bounds[k] / n_steps
+                elapsed = time.perf_counter() - t0
+                say(f"{phase}: {done * duration_ms:.0f}/{duration_ms:.0f} ms simulated, "
+                    f"{elapsed:.1f} s elapsed, ~{elapsed / done - elapsed:.1f} s left")
     finally:
         nest.Cleanup()
+    return None

@@ -143,6 +143,8 @@ def _metadata(config: RunConfig, identity: dict, result, started: str, total_s: 
         "warmup": {"presim_ms": t_presim, "slowest_time_constant_ms": result.slowest_time_constant_ms,
                    "warmup_factor": config.simulation["warmup_factor"]},
         "counts": result.counts,
+        # Set when the rate guard stopped the run: the spikes end there and validation leaves the run out.
+        "runaway": result.runaway,
         "timings_s": {**{k: round(v, 4) for k, v in result.timings_s.items()}, "total": round(total_s, 4)},
         "real_time_factor": result.timings_s["sim"] / (config.simulation["t_sim_ms"] / 1000.0),
         "peak_memory_mb": round(result.peak_memory_mb, 1),

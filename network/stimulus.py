@@ -16,12 +16,26 @@ A run config's ``[stimulus]`` table selects one ``kind``:
     so the same pattern repeats exactly across trials and network seeds while
     the network's own noise differs (Haeusler & Maass 2006 separability).
 ``perturbation``
-    One extra input of ``weight_pA`` (reference-LIF pA, mapped by the model's
-    input map like every other input) to neuron ``neuron`` of ``population``
-    at ``onset_ms``; the default (~17 mV LIF PSP) makes the neuron fire an
-    extra spike (London et al. 2010, Nature 466:123, "one extra spike"). Its
-    device is created and connected after everything else and draws no random
-    numbers, so the same seed without it gives the unperturbed twin.
+    One extra spike of neuron ``neuron`` of ``population`` at ``onset_ms``
+    (London et al. 2010, Nature 466:123, "one extra spike"; Monteforte & Wolf
+    2010, PRL 105:268104). ``mode`` says how:
+
+    ``extra_spike`` (the default)
+        Every network neuron the perturbed neuron projects to receives what it
+        would receive had that neuron fired at ``onset_ms``: the same weight,
+        delay, synapse model and receptor as the neuron's own connections. The
+        same event in every model, whatever its input map. The neuron itself
+        is not reset; ``weight_pA`` is not used (and refused if set).
+    ``kick``
+        One input of ``weight_pA`` (reference-LIF pA, mapped by the model's
+        input map like every other input) arrives at the neuron at
+        ``onset_ms``; the default (~17 mV LIF PSP) makes an LIF fire, but the
+        mapped kick can stay below threshold in other models (the AdEx with
+        conductances reaches -55.6 mV of its -50.4 mV threshold from rest at
+        20000 pA), which then perturb nothing.
+
+    Its devices are created and connected after everything else and draw no
+    random numbers, so the same seed without them gives the unperturbed twin.
 
 Times in the config are relative to the analysis window (the presimulation
 depends on the model's warm-up); :func:`schedule` gives the absolute onsets
@@ -36,6 +50,7 @@ from cortexzoo.errors import CortexzooError
 from cortexzoo.schema import Field
 
 KINDS = ("none", "thalamic_pulses", "thalamic_patterns", "perturbation")
+PERTURBATION_MODES = ("extra_spike", "kick")
 # PD14 Sec. 2.3 / INM-6 stimulus_params.py: 902 thalamic neurons at 120 Hz for 10 ms.
 STIMULUS_FIELDS = {
     "kind": Field(str, "none", "stimulus kind", choices=KINDS),
@@ -49,15 +64,19 @@ STIMULUS_FIELDS = {
     "pattern_seed": Field(int, 1, "seed of the frozen patterns, independent of the network seed", minimum=1),
     "population": Field(str, "L23E", "population of the perturbed neuron (perturbation)"),
     "neuron": Field(int, 0, "index of the perturbed neuron within its population", minimum=0),
+    "mode": Field(str, "extra_spike", "perturbation: 'extra_spike' (the neuron's targets receive one spike of it "
+                  "through its own synapses) or 'kick' (one input of weight_pA into the neuron)",
+                  choices=PERTURBATION_MODES),
     # 10 nA with tau_syn 0.5 ms moves the reference LIF by ~17 mV: an extra spike unless refractory.
-    "weight_pA": Field(float, 10000.0, "extra input to the perturbed neuron (reference-LIF pA)"),
+    "weight_pA": Field(float, 10000.0, "perturbation mode 'kick' only: input to the perturbed neuron (reference-LIF "
+                       "pA); unused by 'extra_spike'"),
 }
 # Which keys each kind reads; the others must stay unset (a run's identity holds only these).
 _KEYS = {
     "none": (),
     "thalamic_pulses": ("onset_ms", "count", "interval_ms", "duration_ms", "rate_Hz"),
     "thalamic_patterns": ("onset_ms", "count", "interval_ms", "duration_ms", "rate_Hz", "patterns", "pattern_seed"),
-    "perturbation": ("onset_ms", "population", "neuron", "weight_pA"),
+    "perturbation": ("onset_ms", "population", "neuron", "mode", "weight_pA"),
 }
 
 
@@ -82,17 +101,28 @@ def resolve_stimulus(raw: dict, filled: dict, where: str, populations, t_sim_ms:
         ``{"kind": ..., <the keys it reads>}``.
     """
     kind = filled["kind"]
-    unused = [k for k in raw if k != "kind" and k not in _KEYS[kind]]
+    keys, what = _keys_read(filled)
+    unused = [k for k in raw if k != "kind" and k not in keys]
     if unused:
-        raise CortexzooError(f"{where}: {', '.join(unused)} not used by kind = {kind!r}.",
-                             f"kind = {kind!r} reads {', '.join(_KEYS[kind]) or 'nothing else'}; remove the others.")
-    out = {"kind": kind, **{k: filled[k] for k in _KEYS[kind]}}
+        raise CortexzooError(f"{where}: {', '.join(unused)} not used by {what}.",
+                             f"{what} reads {', '.join(keys) or 'nothing else'}; remove the others.")
+    out = {"kind": kind, **{k: filled[k] for k in keys}}
     if kind == "perturbation" and out["population"] not in populations:
         raise CortexzooError(f"{where} population = {out['population']!r} is not a PD14 population.",
                              f"Use one of {', '.join(populations)}.")
     if kind != "none":
         _check_times(out, where, t_sim_ms)
     return out
+
+
+def _keys_read(filled: dict) -> tuple:
+    """The keys a stimulus reads, and its name for messages (kind, and the mode of a perturbation)."""
+    kind = filled["kind"]
+    if kind != "perturbation":
+        return _KEYS[kind], f"kind = {kind!r}"
+    mode = filled["mode"]
+    keys = _KEYS[kind] if mode == "kick" else tuple(k for k in _KEYS[kind] if k != "weight_pA")
+    return keys, f"kind = {kind!r} with mode = {mode!r}"
 
 
 def _check_times(stimulus: dict, where: str, t_sim_ms: float) -> None:
@@ -212,9 +242,9 @@ def create_drivers(nest, stimulus: dict, presim_ms: float, n_thalamic: int, reso
     return []
 
 
-def connect_perturbation(nest, stimulus: dict, presim_ms: float, target_population, weight: float,
-                         receptor: dict, resolution_ms: float) -> None:
-    """The perturbation's one input spike; call after every other Connect (it draws no random numbers).
+def connect_perturbation(nest, stimulus: dict, presim_ms: float, populations, population: int, syn_spec: dict,
+                         resolution_ms: float) -> None:
+    """The perturbation's devices; call after every other Connect (they draw no random numbers).
 
     Parameters
     ----------
@@ -222,19 +252,79 @@ def connect_perturbation(nest, stimulus: dict, presim_ms: float, target_populati
     stimulus : dict
         A resolved ``perturbation`` table.
     presim_ms : float
-    target_population : NodeCollection
-    weight : float
-        ``weight_pA`` already mapped to the model's input units.
-    receptor : dict
-        Connect keywords of an excitatory input.
+    populations : sequence of NodeCollection
+        The network's populations: an extra spike reaches their neurons only.
+    population : int
+        Index in ``populations`` of the perturbed neuron's population.
+    syn_spec : dict
+        Mode ``kick``: Connect keywords of its input (``weight_pA`` already
+        mapped to the model's units, and the excitatory receptor). Mode
+        ``extra_spike``: the receptor keywords the neuron's own connections
+        were made with (its cell type's); see :func:`connect_extra_spike`.
     resolution_ms : float
     """
-    index = stimulus["neuron"]
-    if index >= len(target_population):
+    nodes, index = populations[population], stimulus["neuron"]
+    if index >= len(nodes):
         raise CortexzooError(f"[stimulus] neuron = {index}, but {stimulus['population']} has "
-                             f"{len(target_population)} neurons at this scale.",
-                             f"Use an index below {len(target_population)}.")
-    t = presim_ms + stimulus["onset_ms"] - resolution_ms  # arrives at onset after a one-step delay
-    gen = nest.Create("spike_generator", params={"spike_times": [round(t, 6)]})
-    nest.Connect(gen, target_population[index], syn_spec={"weight": float(weight), "delay": resolution_ms,
-                                                          **receptor})
+                             f"{len(nodes)} neurons at this scale.", f"Use an index below {len(nodes)}.")
+    onset = presim_ms + stimulus["onset_ms"]
+    if stimulus["mode"] == "extra_spike":
+        connect_extra_spike(nest, nodes[index], populations, onset, syn_spec)
+        return
+    gen = nest.Create("spike_generator", params={"spike_times": [round(onset - resolution_ms, 6)]})
+    # a one-step delay: the kick arrives at the neuron at onset
+    nest.Connect(gen, nodes[index], syn_spec={**syn_spec, "delay": resolution_ms})
+
+
+def connect_extra_spike(nest, neuron, populations, spike_ms: float, receptor: dict) -> list:
+    """Deliver one spike of ``neuron`` at ``spike_ms`` to every network neuron it projects to.
+
+    Each of the neuron's connections to a neuron of ``populations`` is copied
+    from a spike generator: same target, weight (an inhibitory one stays
+    negative), delay, synapse model and receptor port. A spike generator's
+    spike at t, like a neuron's spike at t, reaches its targets at t + delay,
+    so every target receives exactly what it would have received had the
+    neuron fired at ``spike_ms`` (London et al. 2010, Nature 466:123, "one
+    extra spike"). The neuron itself is not touched: it is not reset, not
+    refractory, does not adapt, and its recorded train holds no spike at
+    ``spike_ms``. Its connections to devices (the spike recorder) are not
+    copied. No random numbers are drawn.
+
+    Parameters
+    ----------
+    nest : module
+    neuron : NodeCollection
+        One neuron, after every Connect (its outgoing connections are read).
+    populations : sequence of NodeCollection
+    spike_ms : float
+        Time of the extra spike, on the simulation grid.
+    receptor : dict
+        Connect keywords of the port the neuron's connections use (empty for
+        port 0). Not read from the connections: NEST reports the port a
+        model's ``handles_test_event`` returns, which for NESTML models is the
+        receptor type minus 1, and Connect needs the receptor type.
+
+    Returns
+    -------
+    list of NodeCollection
+        The spike generators, one per synapse model (NEST lets a device send
+        through one synapse model only).
+    """
+    keys = ("target", "weight", "delay", "synapse_model")
+    conns = nest.GetConnections(source=neuron)
+    if len(conns) == 0:
+        return []
+    got = conns.get(keys)
+    targets, weights, delays, models = (np.atleast_1d(np.asarray(got[k])) for k in keys)
+    network = np.concatenate([np.asarray(p.tolist(), dtype=np.int64) for p in populations])
+    to_neurons = np.isin(targets, network)
+    generators = []
+    for model in sorted(set(models[to_neurons])):
+        mine = to_neurons & (models == model)
+        gen = nest.Create("spike_generator", params={"spike_times": [round(spike_ms, 6)]})
+        # arrays of node ids: one connection per pair, repeated targets (multapses) included
+        nest.Connect(np.full(int(mine.sum()), gen.global_id, dtype=np.int64), targets[mine].astype(np.int64),
+                     "one_to_one", {"synapse_model": str(model), "weight": weights[mine].astype(float),
+                                    "delay": delays[mine].astype(float), **receptor})
+        generators.append(gen)
+    return generators

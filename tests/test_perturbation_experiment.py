@@ -1,9 +1,9 @@
 """The perturbation experiment kind end to end on small real PD14 runs (issue 14).
 
-Two tiny experiments share their unperturbed runs: one kicks L2/3E neurons 0 and 1 with 20 nA
-(~34 mV), the other gives neuron 0 an input of weight 0. The second copies the first one's
-unperturbed runs, which it reuses as cached (same identity), and simulates only its own
-weight-0 runs.
+Two tiny experiments share their unperturbed runs: one gives L2/3E neurons 0 and 1 one extra
+spike each (the default mode), the other kicks neuron 0 with an input of weight 0. The second
+copies the first one's unperturbed runs, which it reuses as cached (same identity), and simulates
+only its own weight-0 runs.
 """
 
 import os
@@ -38,7 +38,7 @@ k_compensation = "reference_rates"
 [stimulus]
 onset_ms = 50.0
 neurons = {neurons}
-weight_pA = {weight}
+{perturbation}
 [reference]
 seeds = [1, 2, 3]
 [variants.lif_nestml]
@@ -62,19 +62,22 @@ def _cli(*args, cwd):
     return done
 
 
-def _write(tmp, name, neurons, weight):
+EXTRA_SPIKE, ZERO_KICK = 'mode = "extra_spike"', 'mode = "kick"\nweight_pA = 0.0'
+
+
+def _write(tmp, name, neurons, perturbation):
     path = tmp / f"{name}.toml"
-    path.write_text(CONFIG.format(name=name, results=tmp / "results", neurons=neurons, weight=weight))
+    path.write_text(CONFIG.format(name=name, results=tmp / "results", neurons=neurons, perturbation=perturbation))
     return path
 
 
 @pytest.fixture(scope="module")
 def experiments(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("perturbation")
-    kicked = _write(tmp, "kicked", [0, 1], 20000.0)
+    kicked = _write(tmp, "kicked", [0, 1], EXTRA_SPIKE)
     _cli("run", kicked, cwd=tmp)
     _cli("validate", kicked, cwd=tmp)
-    zero = _write(tmp, "zero", [0], 0.0)
+    zero = _write(tmp, "zero", [0], ZERO_KICK)
     # The weight-0 experiment adopts the unperturbed runs: they are cached there (same identity).
     runs = tmp / "results" / "zero" / "runs"
     runs.mkdir(parents=True)
@@ -90,7 +93,7 @@ def test_plan_has_a_twin_and_one_run_per_perturbed_neuron(tmp_path):
     """Catches perturbed runs that validation would take as extra seeds (reference_runs must hold one run per
     seed), a twin that carries the perturbation, two runs with one name, or a run that perturbs another
     neuron than its name says."""
-    exp = load_experiment(_write(tmp_path, "plan", [4, 0], 20000.0))
+    exp = load_experiment(_write(tmp_path, "plan", [4, 0], EXTRA_SPIKE))
     names = [r.name for r in exp.runs]
     assert len(set(names)) == len(names) == 5 * 3
     assert [r.name for r in exp.reference_runs] == ["reference-seed1", "reference-seed2", "reference-seed3"]
@@ -99,7 +102,7 @@ def test_plan_has_a_twin_and_one_run_per_perturbed_neuron(tmp_path):
     for run in exp.perturbed_runs:
         assert run.name == f"{run.label}-seed{run.seed}-p{run.perturbed_neuron}"
         assert run.config.stimulus == {"kind": "perturbation", "onset_ms": 50.0, "population": "L23E",
-                                       "neuron": run.perturbed_neuron, "weight_pA": 20000.0}
+                                       "neuron": run.perturbed_neuron, "mode": "extra_spike"}
     assert {r.perturbed_neuron for r in exp.perturbed_runs} == {0, 4}
 
 
@@ -112,8 +115,7 @@ def test_bad_perturbation_configs_are_refused(tmp_path, change, message):
     """Catches a neuron perturbed twice (a duplicated run), a neuron that does not exist at this scale (found
     only after the twins were simulated) and a single `neuron` that would be silently ignored."""
     text = CONFIG.format(name="bad", results=tmp_path / "results", neurons=change.get("neurons", "[0]"),
-                         weight=1.0)
-    text = text.replace("weight_pA = 1.0", "weight_pA = 1.0\n" + change.get("extra", ""))
+                         perturbation=change.get("extra", ""))
     text = text.replace('"reference_rates"', f'"{change.get("compensation", "reference_rates")}"')
     path = tmp_path / "bad.toml"
     path.write_text(text)
@@ -165,7 +167,7 @@ def test_divergence_is_zero_until_the_perturbation(experiments):
 
 
 def test_lif_diverges_with_a_positive_rate_and_a_decorrelation_time_with_ci(experiments):
-    """The kicked LIF network is chaotic: in L4E (the largest population) the divergence grows at a finite
+    """The perturbed LIF network is chaotic: in L4E (the largest population) the divergence grows at a finite
     positive rate, and every population decorrelates within the window, each with a CI over the reference
     seeds. Catches a saturation level from the wrong pair (e.g. the twin itself: level 0, nothing defined),
     measures not averaged per seed, or the CI over seeds missing."""
@@ -179,6 +181,23 @@ def test_lif_diverges_with_a_positive_rate_and_a_decorrelation_time_with_ci(expe
     defined = times[times["n"] >= 2]
     assert ((defined["mean"] > 0) & (defined["mean"] < 250.0) & np.isfinite(defined["ci_high"])).all()
     assert set(summary["model"]) == {"reference", "lif_nestml"}
+
+
+def test_every_model_has_a_whole_network_rate_and_decorrelation_time_with_ci(experiments):
+    """Issue 14: per model a finite divergence rate and decorrelation time with a CI over seeds. Pooled over
+    all populations (2314 neurons here) the growth has enough steps to fit in every seed of both models,
+    where a small population's staircase leaves it undefined. Catches the pooled network missing from the
+    summary, pooled without its small populations, or analysed without the independent-runs level."""
+    summary = pd.read_csv(experiments["kicked"] / "validation" / "perturbation_summary.csv")
+    network = summary[summary["population"] == "network"]
+    assert set(network["model"]) == {"reference", "lif_nestml"}
+    for measure in ("divergence_rate_per_ms", "decorrelation_time_ms"):
+        rows = network[network["measure"] == measure]
+        assert (rows["n_undefined"] == 0).all() and (rows["mean"] > 0).all(), measure
+        assert (rows["ci_low"] < rows["mean"]).all() and (rows["mean"] < rows["ci_high"]).all(), measure
+    table = pd.read_csv(experiments["kicked"] / "validation" / "perturbations.csv")
+    sizes = table.drop_duplicates("population").set_index("population")["n_neurons"]
+    assert (table.loc[table["population"] == "network", "n_neurons"] == sizes.drop("network").sum()).all()
 
 
 def test_weight_zero_does_not_diverge(experiments):
@@ -205,6 +224,7 @@ def test_pipeline_decides_the_perturbation_measures(experiments):
     measures = pd.read_csv(val / "measures.csv")
     assert set(measures["run"]) == set(TWINS)  # one set of measures per seed, perturbed runs are not seeds
     assert set(measures["measure"]) > {*MEASURES, "rate_hz", "lv"}  # the stationary measures stay
+    assert "network" not in set(measures["population"])  # summarised, not decided
     units = measures.drop_duplicates("measure").set_index("measure")["unit"]
     assert units["divergence_rate_per_ms"] == "1/ms" and units["decorrelation_time_ms"] == "ms"
     scores = pd.read_csv(val / "scores.csv")
@@ -218,8 +238,8 @@ def test_pipeline_decides_the_perturbation_measures(experiments):
 
 
 def test_perturbation_report_renders_its_divergence_figures_in_chromium(experiments, tmp_path):
-    """Catches a perturbation report without its divergence figures, or with images a browser cannot
-    decode (issue 14: the reports render in headless Chromium)."""
+    """Catches a perturbation report without its divergence figures or its per-model table, or with images a
+    browser cannot decode (issue 14: the reports render in headless Chromium)."""
     from screenshot import rendered_captions
 
     from cortexzoo.validation.report import RESPONSE_FIGURES
@@ -228,6 +248,8 @@ def test_perturbation_report_renders_its_divergence_figures_in_chromium(experime
     captions = rendered_captions(experiments["kicked"] / "report" / "index.html", tmp_path / "shot.png")
     wanted = dict(RESPONSE_FIGURES)
     assert wanted["divergence.png"] in captions and wanted["divergence_growth.png"] in captions, captions
+    page = (experiments["kicked"] / "report" / "index.html").read_text()
+    assert "<h2>Perturbation sensitivity per model (whole network)</h2>" in page
 
 
 def test_a_perturbed_run_is_only_compared_with_its_own_twin(experiments, tmp_path):

@@ -2,6 +2,7 @@
 a planted exponential divergence, and the calibration of the growth-rate interval."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,15 +11,20 @@ import scipy.stats
 from response_synth import inhomogeneous_poisson
 
 from cortexzoo.errors import CortexzooError
+from cortexzoo.network.output import RunData
+from cortexzoo.validation import perturbation_runs
 from cortexzoo.validation.perturbation import (
+    NETWORK,
     combine_perturbations,
     decorrelation_time,
     divergence_curve,
     growth_rate,
     mean_ci,
     perturbation_analysis,
+    pooled_spikes,
     saturation_level,
 )
+from cortexzoo.validation.settings import load_settings
 from cortexzoo.validation.spike_distances import first_divergence, van_rossum_distance
 
 NU_HZ, T0, T_STOP = 20.0, 100.0, 600.0
@@ -202,3 +208,88 @@ def test_bad_inputs_raise_cortexzoo_error(call, match):
     a = (np.array([0, 1]), np.array([120.0, 150.0]))
     with pytest.raises(CortexzooError, match=match):
         call(a, a)
+
+
+# Two populations of a small network for the pooled-network tests: a large one and a small one.
+SIZES = {"L4E": 200, "L5I": 40}
+
+
+def _network_run(name, spikes, stimulus=None):
+    """An in-memory run of the two populations; ``stimulus``: perturbed at T0 (neuron 0 of L4E)."""
+    meta = {"stimulus": {"kind": "none", "onsets_ms": []}}
+    if stimulus:
+        meta = {"stimulus": {"kind": "perturbation", "onsets_ms": [T0]},
+                "config": {"stimulus": {"population": "L4E", "neuron": 0, "weight_pA": 1.0}}}
+    return RunData(Path(name), meta, list(SIZES), dict(SIZES), spikes, 0.0, T_STOP)
+
+
+def _kicked(spikes, diverged):
+    """The run with one extra spike after T0 for each neuron of ``diverged`` (population -> local ids)."""
+    out = dict(spikes)
+    for pop, neurons in diverged.items():
+        ids, times = spikes[pop]
+        out[pop] = (np.r_[ids, neurons], np.r_[times, T0 + 1.0 + np.arange(len(neurons))])
+    return out
+
+
+def _seed_network(seed):
+    rng = np.random.default_rng(seed)
+    return {pop: _poisson(rng, n) for pop, n in SIZES.items()}
+
+
+def test_pooled_spikes_offsets_each_population_by_the_sizes_before_it():
+    """Catches pooled ids that overlap (no offset, or an offset by population index): every neuron of the network
+    must keep an id of its own, the populations' in their order; and ids outside a population are refused,
+    since pooled they would pass for neurons of the next population."""
+    spikes = {"L4E": (np.array([0, 199, 5]), np.array([1.0, 2.0, 3.0])),
+              "L5I": (np.array([0, 39]), np.array([4.0, 5.0]))}
+    ids, times, n = pooled_spikes(spikes, SIZES, ["L4E", "L5I"])
+    assert n == 240 and list(ids) == [0, 199, 5, 200, 239] and list(times) == [1.0, 2.0, 3.0, 4.0, 5.0]
+    ids, _, _ = pooled_spikes(spikes, SIZES, ["L5I", "L4E"])
+    assert list(ids) == [0, 39, 40, 239, 45]
+    with pytest.raises(CortexzooError, match="outside 0..39"):
+        pooled_spikes({**spikes, "L5I": (np.array([40]), np.array([1.0]))}, SIZES, ["L4E", "L5I"])
+
+
+@pytest.mark.parametrize("diverged, fractions", [
+    ({"L4E": list(range(30))}, {"L4E": 30 / 200, "L5I": 0.0, NETWORK: 30 / 240}),
+    ({"L4E": list(range(30)), "L5I": list(range(10))}, {"L4E": 30 / 200, "L5I": 10 / 40, NETWORK: 40 / 240}),
+])
+def test_a_planted_divergence_shows_in_the_network_with_its_share_of_all_neurons(diverged, fractions):
+    """30 planted L4E neurons that differ are 30 / 240 of the network; with 10 L5I neurons of the same local ids
+    40 / 240. Catches a network fraction averaged over populations (0.075), one counted over the wrong number
+    of neurons, and overlapping ids (neuron k of L4E and of L5I taken for one neuron: 30 / 240 in the second
+    case)."""
+    twin = _network_run("a", _seed_network(1))
+    runs = {"a": twin, "b": _network_run("b", _seed_network(2))}
+    kicked = _network_run("a-p0", _kicked(twin.spikes, diverged), stimulus=True)
+    s = load_settings()["perturbation"]
+    result = perturbation_runs._analyse_seed("a", runs, [kicked], "b", list(SIZES), s)
+    table = result.table.set_index("population")
+    assert list(table.index) == ["L4E", "L5I", NETWORK]
+    for pop, fraction in fractions.items():
+        assert table.loc[pop, "fraction_differs"] == pytest.approx(fraction, abs=1e-12), pop
+    assert table.loc[NETWORK, "n_neurons"] == 240
+    assert table.loc[NETWORK, "first_divergence_ms"] == 1.0
+    assert NETWORK in set(result.curves["population"])
+
+
+def test_network_rows_are_summarised_but_not_decided(monkeypatch):
+    """The pooled network is in every model's summary (perturbation_summary.csv) and in perturbations.csv, but
+    not among the measure rows that are decided. Catches the network decided as a ninth population, which
+    enlarges every variant's family (here from 6 to 9 decisions) and so changes every q value."""
+    networks = {label: _seed_network(k) for k, label in enumerate(["ref-1", "ref-2", "var-1", "var-2"])}
+    runs = {label: _network_run(label, spikes) for label, spikes in networks.items()}
+    kicked = {label: [_network_run(f"{label}-p0", _kicked(spikes, {"L4E": list(range(30))}), stimulus=True)]
+              for label, spikes in networks.items()}
+    monkeypatch.setattr(perturbation_runs, "_load_perturbed", lambda run: kicked[str(run.path)])
+    measures, results = perturbation_runs.perturbation_tables(runs, [["ref-1", "ref-2"], ["var-1", "var-2"]],
+                                                              list(SIZES), load_settings())
+    assert set(measures["population"]) == set(SIZES)
+    assert len(measures[["population", "measure"]].drop_duplicates()) == 2 * 3
+    summary = perturbation_runs.model_summary(results, {"var": ["var-1", "var-2"]}, ["ref-1", "ref-2"], "ref")
+    network = summary[summary["population"] == NETWORK].set_index(["model", "measure"])
+    assert len(network) == 2 * 3
+    assert network.loc[("ref", "fraction_differs"), "mean"] == pytest.approx(30 / 240)
+    assert network.loc[("var", "fraction_differs"), "n"] == 2
+    assert NETWORK in set(perturbation_runs.perturbation_table(results)["population"])

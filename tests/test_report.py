@@ -206,3 +206,65 @@ def test_controls_still_apply_when_only_the_figure_settings_differ(tmp_path):
     assert controls_summary(exp, {**payload, "settings": longer}, shipped) == "FPR TABLE\n"
     other_fdr = {**longer, "scores": {"fdr": 0.1, "test": "t"}}
     assert "the validation settings" in controls_summary(exp, {**payload, "settings": other_fdr}, shipped)
+
+
+def summary_rows(model, population, rate, decorrelation, fraction, rate_undefined=0):
+    """``perturbation_summary.csv`` rows of one model and population: (mean, ci_low, ci_high) per measure."""
+    def row(measure, unit, values, n_undefined=0):
+        mean, low, high = values
+        return {"model": model, "population": population, "measure": measure, "unit": unit, "mean": mean,
+                "sd": 0.1, "ci_low": low, "ci_high": high, "n": 3 - n_undefined, "n_undefined": n_undefined}
+    return [row("divergence_rate_per_ms", "1/ms", rate, rate_undefined),
+            row("decorrelation_time_ms", "ms", decorrelation), row("fraction_differs", "1", fraction)]
+
+
+def test_perturbation_report_has_the_whole_network_table_per_model(tmp_path):
+    """Fails if the per-model perturbation table is missing, reads a population's rows instead of the pooled
+    network's, loses the reference-then-variants order, shows a mean without its interval or the count of
+    undefined seeds, lacks the caption saying what the interval is, or lets a model name through unescaped."""
+    exp = write_experiment(tmp_path / "exp", ROWS)
+    rows = (summary_rows("reference", "L4E", (9.0, 8.0, 10.0), (99.0, 98.0, 100.0), (0.9, 0.8, 1.0))
+            + summary_rows("reference", "network", (0.1234, 0.0501, 0.1967), (20.0, 1.7, 38.3), (0.512, 0.5, 0.52))
+            + summary_rows("<i>hot</i>", "network", (0.25, NAN, NAN), (NAN, NAN, NAN), (0.6, 0.55, 0.65),
+                           rate_undefined=2))
+    pd.DataFrame(rows).to_csv(exp / "validation" / "perturbation_summary.csv", index=False)
+    report = write_report(exp, calibration_figure=tmp_path / "none.png")
+
+    table = section(report["markdown"].read_text(), "## Perturbation sensitivity per model (whole network)", "\n## ")
+    assert "t interval over seeds" in table and "With 2-3 seeds it is wide" in table
+    lines = [line for line in table.splitlines() if line.startswith("|")]
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]]
+    assert cells == [["reference", "0.123 [0.0501, 0.197]", "3", "0", "20 [1.7, 38.3]", "0.512"],
+                     ["<i>hot</i>", "0.25", "3", "2", "–", "0.6"]]
+
+    page = section(report["html"].read_text(), "<h2>Perturbation sensitivity per model (whole network)</h2>", "<h2>")
+    body = re.findall(r"<tr><th>([^<]*)</th>(.*?)</tr>", section(page, "<tbody>", "</tbody>"), re.S)
+    assert [(model, re.findall(r"<td>([^<]*)</td>", cells)) for model, cells in body] == [
+        ("reference", ["0.123 [0.0501, 0.197]", "3", "0", "20 [1.7, 38.3]", "0.512"]),
+        ("&lt;i&gt;hot&lt;/i&gt;", ["0.25", "3", "2", "–", "0.6"])]
+    assert "<i>hot" not in report["html"].read_text()
+
+
+def test_transient_report_has_the_onset_latency_per_model_in_layer_order(tmp_path):
+    """Fails if the latency table is missing, its populations are not in layer order (L4 first), a model's mean
+    takes in another model's runs (mapped by run label through scores.json, not by name prefix), a population
+    without any response shows a number instead of "–", or one where only some seeds respond hides it."""
+    payload = {"references": ["reference-seed1", "reference-seed2"], "variants": {"hot": ["hot-seed1", "hot-seed2"]}}
+    exp = write_experiment(tmp_path / "exp", ROWS, payload)
+    latency = {"reference-seed1": {"L23E": 8.0, "L4E": 2.0, "L6I": NAN},
+               "reference-seed2": {"L23E": 9.0, "L4E": 3.0, "L6I": NAN},
+               "reference-seed3": {"L23E": 90.0, "L4E": 90.0, "L6I": 90.0},  # not one of the validated runs
+               "hot-seed1": {"L23E": 12.0, "L4E": 4.0, "L6I": 7.5},
+               "hot-seed2": {"L23E": 14.0, "L4E": NAN, "L6I": NAN}}
+    rows = [{"run": run, "population": pop, "measure": "latency_ms", "value": value, "unit": "ms", "note": ""}
+            for run, values in latency.items() for pop, value in values.items()]
+    rows.append({"run": "hot-seed1", "population": "L4E", "measure": "peak_hz", "value": 50.0, "unit": "Hz",
+                 "note": ""})
+    pd.DataFrame(rows).to_csv(exp / "validation" / "measures.csv", index=False)
+    summary = write_report(exp, calibration_figure=tmp_path / "none.png")["markdown"].read_text()
+
+    table = section(summary, "## Onset latency per population (ms, mean over seeds)", "\n## ")
+    lines = [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines() if line.startswith("|")]
+    assert lines[0] == ["model", "L4E", "L23E", "L6I"]
+    assert lines[2:] == [["reference", "2.5", "8.5", "–"], ["hot", "4.0 (1/2)", "13.0", "7.5 (1/2)"]]
+    assert "Perturbation sensitivity" not in summary

@@ -33,6 +33,12 @@ seeds = [1, 2, 3]
 [variants.lif_nestml]
 model = "iaf_psc_exp_nestml"
 seeds = [11, 12]
+# Izhikevich 2003 runs away under these patterns (2.5 kHz at N = 0.05, 300 Hz): the rate guard
+# must stop it and the comparison go on without it.
+[variants.izhikevich]
+model = "izhikevich_nestml"
+calibration = "operating_point"
+seeds = [11]
 [validation.settings.scores]
 measures = ["separation_ratio", "separation_peak", "readout_accuracy", "readout_peak"]
 """
@@ -70,3 +76,20 @@ def test_separability_report_renders_its_figures_in_chromium(separability_experi
     captions = rendered_captions(separability_experiment / "report" / "index.html", tmp_path / "shot.png")
     wanted = dict(RESPONSE_FIGURES)
     assert wanted["decorrelation.png"] in captions and wanted["readout.png"] in captions, captions
+
+
+def test_a_variant_that_runs_away_is_stopped_and_reported(separability_experiment):
+    """Catches a runaway network simulated to the end (hours at kHz rates), its truncated spikes scored as if
+    it were a stationary state, or the finding lost: the run must stop at the first 100 ms window above
+    [simulation] max_rate_Hz, record where, and the report must name it."""
+    import json
+
+    meta = json.loads((separability_experiment / "runs" / "izhikevich-seed11" / "metadata.json").read_text())
+    runaway = meta["runaway"]
+    assert runaway and runaway["rate_Hz"] > runaway["max_rate_Hz"] == 300.0, runaway
+    end = meta["analysis_window_ms"][1]
+    assert runaway["stopped_at_ms"] < end and runaway["window_ms"][1] - runaway["window_ms"][0] >= 100.0 - 1e-9
+    scores = pd.read_csv(separability_experiment / "validation" / "scores.csv")
+    assert "izhikevich" not in set(scores["model"])
+    report = (separability_experiment / "report" / "index.html").read_text()
+    assert "izhikevich-seed11 ran away and is left out" in report

@@ -53,7 +53,7 @@ def transient_experiment(tmp_path_factory):
 
 def test_transient_measures_are_decided_per_population(transient_experiment):
     """Catches a transient experiment scored on stationary measures only, responses computed without the
-    recorded onsets, or decisions missing for some (population, measure)."""
+    recorded onsets, decisions missing for some (population, measure), or a report without the latency table."""
     measures = pd.read_csv(transient_experiment / "validation" / "measures.csv")
     names = {"latency_ms", "peak_hz", "time_to_peak_ms", "duration_ms", "baseline_hz", "response_fraction"}
     transient = measures[measures["measure"].isin(names)]
@@ -70,6 +70,9 @@ def test_transient_measures_are_decided_per_population(transient_experiment):
         assert (transient_experiment / "validation" / name).is_file()
     html = (transient_experiment / "report" / "index.html").read_text()
     assert "trial-averaged PSTH" in html and "Onset latency" in html  # the report shows the responses
+    assert "<h2>Onset latency per population (ms, mean over seeds)</h2>" in html  # and the latency per model
+    summary = (transient_experiment / "report" / "summary.md").read_text()
+    assert "| model " in summary.split("## Onset latency per population", 1)[1].split("\n## ", 1)[0]
 
 
 def test_transient_report_renders_its_response_figures_in_chromium(transient_experiment, tmp_path):

@@ -3,7 +3,8 @@
 An experiment of kind ``perturbation`` (experiments/config.py) gives every
 (model, seed) its unperturbed run ``<label>-seed<k>`` (stimulus ``none``) and
 one run ``<label>-seed<k>-p<n>`` per perturbed neuron ``n``: same seed, same
-network, one extra input to neuron ``n`` at ``onset_ms``. Validation gets the
+network, one extra spike of neuron ``n`` (or, in mode ``kick``, one input
+into it) at ``onset_ms`` (:mod:`cortexzoo.network.stimulus`). Validation gets the
 unperturbed runs only (one per seed, as for every experiment) and finds the
 perturbed runs next to them. Each pair must be twins: the same identity but
 for the stimulus, and the same spikes up to the perturbation, else the
@@ -14,9 +15,9 @@ the divergence curves from the twin, the growth rate of ``growth_curve`` and
 the decorrelation time of ``decorrelation_curve``, both relative to the
 distance between two independent runs: the unperturbed runs of this seed and
 of the model's next seed (the saturation level). Per seed these are averaged
-over the perturbed neurons whose kick changed at least one spike (a kick
-that left its neuron below threshold perturbed nothing the measures could
-follow; perturbations.csv counts it) and become measures decided like any
+over the perturbed neurons whose perturbation changed at least one spike (one
+that changed none, e.g. a kick that left its neuron below threshold, gives the
+measures nothing to follow; perturbations.csv counts it) and become measures decided like any
 other (:mod:`cortexzoo.validation.inference`):
 
 * ``divergence_rate_per_ms``: mean over the perturbations whose divergence
@@ -26,6 +27,14 @@ other (:mod:`cortexzoo.validation.inference`):
   be longer: leaving it out would bias the mean down);
 * ``fraction_differs``: mean fraction of the population's neurons whose spike
   trains differ at the end of the window.
+
+The whole network, pooled into one pseudo-population
+(:data:`cortexzoo.validation.perturbation.NETWORK`, :func:`~cortexzoo.validation.perturbation.pooled_spikes`),
+is analysed exactly like a population and summarised per model
+(``perturbation_summary.csv``, ``perturbations.csv``, ``divergence.csv``), but
+not decided: the decisions, their families and the heatmap stay per
+population. It gives every model a growth rate where small populations leave
+it undefined (the staircase of whole neurons, :func:`_drop_steps`).
 """
 
 from __future__ import annotations
@@ -41,8 +50,8 @@ import pandas as pd
 from cortexzoo.errors import CortexzooError
 from cortexzoo.network.identity import identity_changes
 from cortexzoo.network.output import load_run
-from cortexzoo.validation.perturbation import (CURVES, decorrelation_time, mean_ci, perturbation_analysis,
-                                                saturation_level)
+from cortexzoo.validation.perturbation import (CURVES, NETWORK, decorrelation_time, mean_ci, perturbation_analysis,
+                                                pooled_spikes, saturation_level)
 from cortexzoo.validation.statistics import RESPONSE_UNITS
 
 #: The per-seed measures of a perturbation experiment.
@@ -62,7 +71,8 @@ class SeedPerturbations:
         Label of the run that gives the saturation level (another seed of the
         same model); None with a single seed.
     table : pandas.DataFrame
-        One row per (perturbed run, population): ``perturbed_run``,
+        One row per (perturbed run, population, and the pooled
+        :data:`~cortexzoo.validation.perturbation.NETWORK`): ``perturbed_run``,
         ``neuron``, ``changed_spikes`` (whether the perturbation changed any
         spike of the network), ``population``, ``fraction_differs``,
         ``first_divergence_ms``, the growth fit (``rate_per_ms``, ``ci_low``,
@@ -75,7 +85,8 @@ class SeedPerturbations:
         independent pair's curve) and ``relative`` (value over the saturation
         level of that curve).
     measures : pandas.DataFrame
-        The seed's measure rows (``run, population, measure, value, unit, note``).
+        The seed's measure rows (``run, population, measure, value, unit,
+        note``), the pooled ``NETWORK`` ones included (summarised, not decided).
     """
 
     twin: str
@@ -143,8 +154,9 @@ def perturbation_tables(runs: dict, models: list, populations: list, settings: d
     Returns
     -------
     (pandas.DataFrame, dict)
-        Measure rows (``run, population, measure, value, unit, note``) and
-        ``{label: SeedPerturbations}``.
+        Measure rows (``run, population, measure, value, unit, note``) of the
+        populations, to be decided (the pooled ``NETWORK`` is left out: it would
+        enlarge every family and duplicate evidence), and ``{label: SeedPerturbations}``.
     """
     say = say or (lambda message: None)
     s = _checked(settings["perturbation"])
@@ -156,9 +168,10 @@ def perturbation_tables(runs: dict, models: list, populations: list, settings: d
             independent = labels[(k + 1) % len(labels)] if len(labels) > 1 else None
             say(f"divergence of {label}'s {len(perturbed[label])} perturbed run(s)")
             result = _analyse_seed(label, runs, perturbed[label], independent, populations, s)
-            result.measures = pd.DataFrame(_seed_rows(result, populations), columns=MEASURE_COLUMNS)
+            result.measures = pd.DataFrame(_seed_rows(result, [*populations, NETWORK]), columns=MEASURE_COLUMNS)
             results[label] = result
-    return pd.concat([r.measures for r in results.values()], ignore_index=True), results
+    measures = pd.concat([r.measures for r in results.values()], ignore_index=True)
+    return measures[measures["population"] != NETWORK].reset_index(drop=True), results
 
 
 def divergence_table(results: dict, groups: dict, ref_labels: list, ref_name: str = "reference") -> pd.DataFrame:
@@ -179,7 +192,8 @@ def divergence_table(results: dict, groups: dict, ref_labels: list, ref_name: st
         ``model, population, curve, time_ms`` (bin end after the
         perturbation), ``value, sd_over_seeds, relative, relative_sd_over_seeds,
         n_seeds``; ``relative`` is the divergence over the independent-runs
-        level (1: as different as two seeds).
+        level (1: as different as two seeds). The pooled ``NETWORK`` has
+        curves like a population.
     """
     parts = []
     for model, labels in {ref_name: ref_labels, **groups}.items():
@@ -212,7 +226,8 @@ def model_summary(results: dict, groups: dict, ref_labels: list, ref_name: str =
     pandas.DataFrame
         ``model, population, measure, unit`` and the
         :func:`cortexzoo.validation.perturbation.mean_ci` fields over seeds
-        (``mean, sd, ci_low, ci_high, n, n_undefined``).
+        (``mean, sd, ci_low, ci_high, n, n_undefined``); the pooled ``NETWORK``
+        has rows like a population.
     """
     rows = []
     for model, labels in {ref_name: ref_labels, **groups}.items():
@@ -225,6 +240,8 @@ def model_summary(results: dict, groups: dict, ref_labels: list, ref_name: str =
 
 def perturbation_table(results: dict) -> pd.DataFrame:
     """Every perturbation's values (``perturbations.csv``): one row per (seed, perturbed run, population).
+
+    The pooled ``NETWORK`` has rows like a population (``n_neurons``: all neurons pooled).
 
     Parameters
     ----------
@@ -294,10 +311,11 @@ def _check_twin(twin, perturbed) -> None:
 
 
 def _design(run) -> tuple:
-    """What a perturbation is, relative to the analysis window: population, onset, weight, neuron."""
+    """What a perturbation is, relative to the analysis window: population, onset, mode, weight, neuron."""
     stim = run.metadata["config"]["stimulus"]
     onset = run.metadata["stimulus"]["onsets_ms"][0] - run.t_start_ms
-    return stim["population"], round(onset, 6), stim["weight_pA"], stim["neuron"]
+    # Runs from before the mode existed were kicks; an extra spike has no weight of its own (None).
+    return stim["population"], round(onset, 6), stim.get("mode", "kick"), stim.get("weight_pA"), stim["neuron"]
 
 
 def _check_same_design(perturbed: dict) -> None:
@@ -307,20 +325,25 @@ def _check_same_design(perturbed: dict) -> None:
     for label, design in designs.items():
         if design != first:
             raise CortexzooError(f"The perturbations of {label} ({design}) differ from those of {first_label} "
-                                 f"({first}; population, onset after the window start, weight, neuron).",
+                                 f"({first}; population, onset after the window start, mode, weight, neuron).",
                                  "Compare runs perturbed alike: one perturbation experiment, no left-over runs "
                                  "of an earlier neuron list in runs/.")
 
 
 def _analyse_seed(label, runs, perturbed, independent, populations, s) -> SeedPerturbations:
+    """Every perturbed run of a seed against its twin, per population and for the pooled network."""
     twin = runs[label]
     other = runs[independent].spikes if independent else {p: (np.array([], int), np.array([])) for p in populations}
+    sizes = {**twin.sizes, NETWORK: sum(twin.sizes[p] for p in populations)}
+    twin_spikes = _with_network(twin.spikes, sizes, populations)
+    other_spikes = _with_network(other, sizes, populations)
     tables, curves = [], []
     for run in perturbed:
         t0 = run.metadata["stimulus"]["onsets_ms"][0]
-        result = perturbation_analysis(twin.spikes, run.spikes, other, twin.sizes, t0, twin.t_stop_ms,
+        result = perturbation_analysis(twin_spikes, _with_network(run.spikes, sizes, populations), other_spikes,
+                                       sizes, t0, twin.t_stop_ms,
                                        bin_ms=s["bin_ms"], tau_ms=s["tau_ms"], metric=s["metric"],
-                                       curve=s["growth_curve"], populations=populations,
+                                       curve=s["growth_curve"], populations=[*populations, NETWORK],
                                        fit_options={"low": s["growth_low"], "high": s["growth_high"],
                                                     "min_bins": s["min_bins"]})
         tables.append(_perturbation_rows(result, run, s, independent is not None))
@@ -328,6 +351,12 @@ def _analyse_seed(label, runs, perturbed, independent, populations, s) -> SeedPe
     table = pd.concat(tables, ignore_index=True)
     changed = [c for c, t in zip(curves, tables) if t["changed_spikes"].iloc[0]]
     return SeedPerturbations(label, independent, table, _mean_curves(changed or curves, independent is not None))
+
+
+def _with_network(spikes: dict, sizes: dict, populations: list) -> dict:
+    """The populations' spikes and, as population ``NETWORK``, all of them pooled."""
+    ids, times, _ = pooled_spikes(spikes, sizes, populations)
+    return {**{p: spikes[p] for p in populations}, NETWORK: (ids, times)}
 
 
 def _perturbation_rows(result, run, s, has_level: bool) -> pd.DataFrame:

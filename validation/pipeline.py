@@ -203,6 +203,7 @@ def validate(reference_dirs, candidate_dirs, out_dir, settings=None, progress=No
     if degenerate_candidates not in ("error", "flag"):
         raise CortexzooError(f"degenerate_candidates = {degenerate_candidates!r}.", "Use 'error' or 'flag'.")
     runs, ref_labels, groups = _load_runs(reference_dirs, candidate_dirs, say)
+    runs, groups, runaway = _without_runaways(runs, ref_labels, groups, say)
     cand_labels = [label for members in groups.values() for label in members]
     populations = _populations(settings, runs[ref_labels[0]])
     stats, degenerate = _statistics(runs, populations, ref_labels, settings, degenerate_candidates, say)
@@ -212,7 +213,7 @@ def validate(reference_dirs, candidate_dirs, out_dir, settings=None, progress=No
     chosen = decided_measures(settings, measures["measure"])
     family_size = len(measures.loc[measures["measure"].isin(chosen), ["population", "measure"]].drop_duplicates())
     notes = _seed_notes(len(ref_labels), groups, settings, family_size, say)
-    notes += _stationarity_notes(stats, say) + _compensation_notes(runs, say)
+    notes += runaway + _stationarity_notes(stats, say) + _compensation_notes(runs, say)
     scores = decision_rows(measures, ref_labels, groups, settings)
     distances = _distance_rows(stats, degenerate, populations, ref_labels, cand_labels, settings)
     statistics = _statistics_table(runs, stats, populations, ref_labels)
@@ -271,6 +272,36 @@ def _load_runs(reference_dirs, candidate_dirs, say):
     else:
         groups = {str(name): [next(cand_labels) for _ in members] for name, members in grouped.items()}
     return runs, ref_labels, groups
+
+
+def _without_runaways(runs: dict, ref_labels: list, groups: dict, say) -> tuple:
+    """Leave out the variant runs the rate guard stopped, with a note each; refuse a runaway reference.
+
+    A run that ran away (network/pd14.py RateGuard) ends early and its rates
+    are the runaway's: it is a finding about the model, not a sample of the
+    stationary state the measures describe. A variant keeps its other seeds.
+    """
+    stopped = {label: run.metadata["runaway"] for label, run in runs.items() if run.metadata.get("runaway")}
+    refs = [label for label in ref_labels if label in stopped]
+    if refs:
+        raise CortexzooError(f"Reference run(s) {', '.join(refs)} ran away (stopped by the rate guard), so there "
+                             "is no reference state to compare with.",
+                             "Check the reference config (stimulus strength, scale); raise [simulation] "
+                             "max_rate_Hz only if such rates are intended.")
+    notes = []
+    for label, r in stopped.items():
+        notes.append(f"{label} ran away and is left out: {r['population']} fired {r['rate_Hz']:g} Hz over "
+                     f"{r['window_ms'][0]:g}-{r['window_ms'][1]:g} ms of model time (above [simulation] "
+                     f"max_rate_Hz = {r['max_rate_Hz']:g}); the run was stopped there. Rates then: "
+                     + ", ".join(f"{p} {v:g}" for p, v in r["rates_Hz"].items()) + " Hz.")
+        say(f"warning: {notes[-1]}")
+    kept = {name: [lb for lb in members if lb not in stopped] for name, members in groups.items()}
+    if not any(kept.values()):
+        raise CortexzooError("Every variant run ran away (stopped by the rate guard); nothing is left to score.",
+                             "Read the notes above per run; weaken the stimulus or check the models' "
+                             "calibration.")
+    return ({lb: run for lb, run in runs.items() if lb not in stopped},
+            {name: members for name, members in kept.items() if members}, notes)
 
 
 def _seed_notes(n_ref: int, groups: dict, settings: dict, family_size: int, say) -> list:
@@ -386,6 +417,7 @@ def run_measures(reference_dirs, candidate_groups: dict, settings=None, progress
     say = progress or (lambda message: None)
     settings = load_settings(settings)
     runs, ref_labels, groups = _load_runs(reference_dirs, candidate_groups, say)
+    runs, groups, _ = _without_runaways(runs, ref_labels, groups, say)
     populations = _populations(settings, runs[ref_labels[0]])
     stats, _ = _statistics(runs, populations, ref_labels, settings, "flag", say)
     measures, _, _ = _with_responses(measure_table(stats), runs, populations, settings, say,

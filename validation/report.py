@@ -1,7 +1,8 @@
 """The experiment report: one self-contained HTML page and a Markdown summary.
 
 Reads only what earlier stages wrote (experiment.toml, run metadata,
-validation/scores.csv and figures, theory/, the calibration figure), so it can be
+validation/scores.csv, the tables of stimulus experiments and the figures,
+theory/, the calibration figure), so it can be
 re-made at any time with ``cortexzoo report DIR``. Both files are rendered
 from the Jinja2 templates in ``templates/``; the HTML one autoescapes, so
 only the tables pandas has already escaped are inserted verbatim.
@@ -21,6 +22,7 @@ from cortexzoo.atomic import staged_folder
 from cortexzoo.errors import CortexzooError
 from cortexzoo.validation import decision_tables
 from cortexzoo.validation.settings import load_settings
+from cortexzoo.validation.stimulus_tables import stimulus_tables
 
 VALIDATION_FIGURES = [
     ("heatmap.png", "Relative effect (variant - reference) / reference per population and measure; * = differs"),
@@ -282,6 +284,8 @@ def write_report(experiment_dir, calibration_figure: Path | None = None) -> dict
         "n_reference_seeds": len(payload.get("references", [])), "test": inference["test"],
         "fdr": inference["fdr"], "ci_level": inference["ci_level"], "controls_md": controls_summary(exp, payload),
         "figures": figures, "calibration": calibration, "op_figures": op_figures, "op_table_html": op_table,
+        # Per-model tables of stimulus experiments (perturbation sensitivity, onset latencies); text cells.
+        "stimulus_tables": stimulus_tables(val, payload),
         "theory": theory_report_context(exp),  # theory/ of the mean-field stage; None when it did not run
         "config_text": (exp / "experiment.toml").read_text() if (exp / "experiment.toml").is_file() else "(no config)",
         # pandas escapes cell contents itself; the HTML template inserts these with |safe.

@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from cortexzoo.validation.perturbation import NETWORK  # noqa: E402
+
 
 def response_figures(out_dir, curves: dict, measures: pd.DataFrame, ref_labels: list, groups: dict,
                      settings=None) -> dict:
@@ -20,7 +22,8 @@ def response_figures(out_dir, curves: dict, measures: pd.DataFrame, ref_labels: 
     Patterns (``decorrelation``, ``readout``): ``decorrelation.png`` and ``readout.png``.
     Perturbations (``divergence``): ``divergence.png`` (the decorrelation curve
     over the independent-runs level) and ``divergence_growth.png`` (the growth
-    curve, log scale).
+    curve, log scale), one panel per population; the pooled network's curves
+    stay in ``divergence.csv`` and its values in the report's table.
 
     Parameters
     ----------
@@ -62,6 +65,8 @@ def response_figures(out_dir, curves: dict, measures: pd.DataFrame, ref_labels: 
 def _divergence_figures(out: Path, table: pd.DataFrame, s: dict) -> dict:
     """Divergence over the independent-runs level (linear), and the growth curve (log) over its first part."""
     decorrelation, growth = s.get("decorrelation_curve", "van_rossum"), s.get("growth_curve", "fraction_differs")
+    # The panels keep PD14's 2 x 4 layout (layers by E/I); the whole network is the report's table.
+    table = table[table["population"] != NETWORK]
     relative = table[table["curve"] == decorrelation].drop(columns=["value", "sd_over_seeds"]).rename(
         columns={"relative": "value", "relative_sd_over_seeds": "sd_over_seeds"})
     # A nearly silent population has a tiny independent-runs level, so one changed spike is many times
