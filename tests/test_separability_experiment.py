@@ -92,4 +92,9 @@ def test_a_variant_that_runs_away_is_stopped_and_reported(separability_experimen
     scores = pd.read_csv(separability_experiment / "validation" / "scores.csv")
     assert "izhikevich" not in set(scores["model"])
     report = (separability_experiment / "report" / "index.html").read_text()
-    assert "izhikevich-seed11 ran away and is left out" in report
+    assert "izhikevich-seed11 ran away and is left out" in report  # the validation note
+    # ... and listed with the verdicts, where a reader looks for each variant's result
+    verdicts = report[report.index("<h2>What differs</h2>"):report.index("<h2>Undefined decisions</h2>")]
+    assert "<b>izhikevich-seed11</b>: ran away, not scored: " in verdicts
+    summary = (separability_experiment / "report" / "summary.md").read_text()
+    assert "- **izhikevich-seed11**: ran away, not scored" in summary

@@ -154,6 +154,17 @@ def _runs(exp: Path) -> list[dict]:
     return runs
 
 
+def _runaways(exp: Path) -> list[dict]:
+    """The runs the rate guard stopped (network/pd14.py RateGuard): findings, left out of the scores."""
+    out = []
+    for meta_file in sorted((exp / "runs").glob("*/metadata.json")):
+        r = json.loads(meta_file.read_text()).get("runaway")
+        if r:
+            out.append({"run": meta_file.parent.name, "population": r["population"], "rate_Hz": r["rate_Hz"],
+                        "start_ms": r["window_ms"][0], "stop_ms": r["window_ms"][1], "max_rate_Hz": r["max_rate_Hz"]})
+    return out
+
+
 def _figures(val: Path, calibration_figure: Path | None) -> tuple[list[dict], dict | None]:
     """Validation figures that exist and the calibration figure, inlined as base64 so the page stands alone."""
     def inline(path: Path, caption: str) -> dict:
@@ -281,6 +292,7 @@ def write_report(experiment_dir, calibration_figure: Path | None = None) -> dict
         "name": exp.name, "generated": time.strftime("%Y-%m-%d %H:%M"),
         "versions": ", ".join(f"{k} {v}" for k, v in versions.items()),
         "warnings": payload.get("warnings", []), "verdicts": _verdicts(scores), "listed": 8,
+        "runaways": _runaways(exp),
         "n_reference_seeds": len(payload.get("references", [])), "test": inference["test"],
         "fdr": inference["fdr"], "ci_level": inference["ci_level"], "controls_md": controls_summary(exp, payload),
         "figures": figures, "calibration": calibration, "op_figures": op_figures, "op_table_html": op_table,
